@@ -1,0 +1,177 @@
+import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
+import { hasWasmSimd, hasWebAssembly } from './features.js';
+import { OVERREAD_BYTES, type KernelExports } from './kernels.js';
+
+/** Which build of the kernels runs. */
+export type WasmPath = 'simd' | 'scalar';
+
+/** What the runtime supports and which build it picks by default. */
+export interface WasmSupport {
+  webAssembly: boolean;
+  simd: boolean;
+  /** The build that 'auto' selects. */
+  path: WasmPath;
+  threads: number;
+}
+
+const PAGE_BYTES = 65536;
+const ALIGN_BYTES = 16;
+
+/** Reports the runtime's wasm support and the kernel build chosen by default. Never throws. */
+export function wasmSupport(): WasmSupport {
+  const simd = hasWasmSimd();
+  return { webAssembly: hasWebAssembly(), simd, path: simd ? 'simd' : 'scalar', threads: 1 };
+}
+
+/** Resolves 'auto' to a build, and rejects a forced SIMD build the runtime cannot run. */
+export function resolveWasmPath(requested: WasmPath | 'auto' = 'auto'): WasmPath {
+  const support = wasmSupport();
+  if (!support.webAssembly) {
+    throw new Error(
+      'WebAssembly is not available in this runtime: efficientnet-wasm needs it to run models. ' +
+        'Use a runtime with WebAssembly enabled (Node.js 20+, a current browser, Deno, Bun or workerd).',
+    );
+  }
+  if (requested === 'auto') return support.path;
+  if (requested === 'simd' && !support.simd) {
+    throw new Error(
+      "The 'simd' kernel build was requested, but this runtime does not support WebAssembly SIMD. " +
+        "Use wasmPath: 'auto' or 'scalar'.",
+    );
+  }
+  if (requested !== 'simd' && requested !== 'scalar') {
+    throw new Error(`Invalid wasmPath: expected 'auto', 'simd' or 'scalar', but got ${JSON.stringify(requested)}.`);
+  }
+  return requested;
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+const compiled = new Map<WasmPath, Promise<WebAssembly.Module>>();
+
+/** Compiles a kernel build once per process; later calls share the module. */
+export function compileKernels(path: WasmPath): Promise<WebAssembly.Module> {
+  let module = compiled.get(path);
+  if (!module) {
+    const bytes = decodeBase64(path === 'simd' ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64);
+    module = WebAssembly.compile(bytes);
+    compiled.set(path, module);
+  }
+  return module;
+}
+
+/** Reads an AssemblyScript string (UTF-16, byte length stored just before it). */
+function readAsString(memory: WebAssembly.Memory, pointer: number): string {
+  if (!pointer) return '';
+  const view = new DataView(memory.buffer);
+  const byteLength = view.getUint32(pointer - 4, true);
+  return String.fromCharCode(...new Uint16Array(memory.buffer, pointer, byteLength >>> 1));
+}
+
+/**
+ * One instance of the kernel module with its own linear memory, and a bump
+ * allocator over that memory. Each loaded model owns one instance, so
+ * disposing a model releases all of its memory at once.
+ */
+export class KernelInstance {
+  readonly path: WasmPath;
+  readonly exports: KernelExports;
+  private top: number;
+  private f32View: Float32Array;
+  private u8View: Uint8Array;
+
+  private constructor(path: WasmPath, exports: KernelExports) {
+    this.path = path;
+    this.exports = exports;
+    this.top = align(exports.heapBase(), ALIGN_BYTES);
+    this.f32View = new Float32Array(exports.memory.buffer);
+    this.u8View = new Uint8Array(exports.memory.buffer);
+  }
+
+  /** Instantiates a kernel build ('auto' picks SIMD when the runtime supports it). */
+  static async create(requested: WasmPath | 'auto' = 'auto'): Promise<KernelInstance> {
+    const path = resolveWasmPath(requested);
+    const module = await compileKernels(path);
+    let memory: WebAssembly.Memory | undefined;
+    const imports = {
+      env: {
+        abort(message: number, file: number, line: number, column: number): never {
+          const text = memory ? `${readAsString(memory, message)} at ${readAsString(memory, file)}:${line}:${column}` : '';
+          throw new Error(`A wasm kernel aborted: ${text}`);
+        },
+      },
+    };
+    const instance = await WebAssembly.instantiate(module, imports);
+    const exports = instance.exports as unknown as KernelExports;
+    memory = exports.memory;
+    return new KernelInstance(path, exports);
+  }
+
+  /** Bytes of linear memory in use by allocations. */
+  get usedBytes(): number {
+    return this.top;
+  }
+
+  /**
+   * Reserves bytes (16-byte aligned, followed by the kernels' over-read slack)
+   * and returns the byte offset. Memory is never freed, only dropped with the instance.
+   */
+  alloc(bytes: number): number {
+    const pointer = this.top;
+    this.top = align(pointer + bytes + OVERREAD_BYTES, ALIGN_BYTES);
+    const memory = this.exports.memory;
+    if (this.top > memory.buffer.byteLength) {
+      const pages = Math.ceil((this.top - memory.buffer.byteLength) / PAGE_BYTES);
+      try {
+        memory.grow(pages);
+      } catch (error) {
+        throw new Error(
+          `Failed to grow wasm memory to ${this.top} bytes (${pages} more pages of 64 KiB): ${(error as Error).message}. ` +
+            'The model or input size needs more memory than this runtime allows.',
+        );
+      }
+    }
+    return pointer;
+  }
+
+  /** Allocates room for count floats and returns the byte offset. */
+  allocF32(count: number): number {
+    return this.alloc(count * 4);
+  }
+
+  /** A Float32Array over the whole memory, renewed after the memory grows. */
+  get f32(): Float32Array {
+    if (this.f32View.buffer !== this.exports.memory.buffer) this.refreshViews();
+    return this.f32View;
+  }
+
+  /** A Uint8Array over the whole memory, renewed after the memory grows. */
+  get u8(): Uint8Array {
+    if (this.u8View.buffer !== this.exports.memory.buffer) this.refreshViews();
+    return this.u8View;
+  }
+
+  /** Copies floats into memory at a byte offset. */
+  writeF32(pointer: number, values: ArrayLike<number>): void {
+    this.f32.set(values, pointer >>> 2);
+  }
+
+  /** Copies count floats out of memory at a byte offset. */
+  readF32(pointer: number, count: number): Float32Array {
+    return this.f32.slice(pointer >>> 2, (pointer >>> 2) + count);
+  }
+
+  private refreshViews(): void {
+    this.f32View = new Float32Array(this.exports.memory.buffer);
+    this.u8View = new Uint8Array(this.exports.memory.buffer);
+  }
+}
+
+function align(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
