@@ -1,0 +1,19 @@
+/**
+ * Decoded 8-bit pixels, interleaved, rows from top to bottom.
+ * Channels: 1 gray, 2 gray and alpha, 3 RGB, 4 RGBA.
+ */
+export interface PixelData {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
+/**
+ * An image to decode: a file path (Node only), the bytes of an encoded file
+ * (a whole JPEG, PNG, WebP or BMP), or pixels that are already decoded.
+ */
+export type ImageInput = string | Uint8Array | ArrayBuffer | PixelData;
+
+/** Container formats that `sniffImageFormat` recognizes from magic bytes. */
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'bmp' | 'gif' | 'tiff' | 'heif' | 'avif';
