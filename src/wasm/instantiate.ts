@@ -45,7 +45,7 @@ export function resolveWasmPath(requested: WasmPath | 'auto' = 'auto'): WasmPath
   return requested;
 }
 
-function decodeBase64(text: string): Uint8Array {
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
@@ -137,6 +137,19 @@ export class KernelInstance {
       }
     }
     return pointer;
+  }
+
+  /** Returns the current top of the allocator, for a later release(). */
+  mark(): number {
+    return this.top;
+  }
+
+  /** Frees everything allocated after mark() returned the given value (stack order). */
+  release(mark: number): void {
+    if (mark > this.top || mark < align(this.exports.heapBase(), ALIGN_BYTES)) {
+      throw new Error(`Invalid release: mark ${mark} is outside the allocated range.`);
+    }
+    this.top = mark;
   }
 
   /** Allocates room for count floats and returns the byte offset. */

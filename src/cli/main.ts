@@ -1,0 +1,194 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadModel, type Classification, type Model } from '../model.js';
+import type { WasmPath } from '../wasm/instantiate.js';
+
+const USAGE = `Usage:
+  effnet classify <image...> --model <file> [--top-k N] [--json]
+  effnet info --model <file> [--json]
+
+Options:
+  -m, --model <file>         model file (.tflite) or URL
+  -k, --top-k <N>            predictions to print per image (default 5)
+      --threshold <score>    drop predictions scoring below this (default 0)
+      --fit <mode>           stretch (default) or center-crop
+      --wasm <path>          kernel build: auto (default), simd or scalar
+      --no-quantization-grid run quantized models in plain float
+      --json                 print JSON instead of text
+  -h, --help                 print this help
+  -v, --version              print the version`;
+
+/** An error in how the command was called: printed with the usage hint, exit code 2. */
+class UsageError extends Error {}
+
+interface Options {
+  model?: string;
+  topK: number;
+  threshold: number;
+  fit: 'stretch' | 'center-crop';
+  wasm: WasmPath | 'auto';
+  quantizationGrid: boolean;
+  json: boolean;
+}
+
+function parse(argv: string[]): { command: string | undefined; files: string[]; options: Options; help: boolean; version: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        'top-k': { type: 'string', short: 'k' },
+        threshold: { type: 'string' },
+        fit: { type: 'string' },
+        wasm: { type: 'string' },
+        'no-quantization-grid': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const topK = values['top-k'] === undefined ? 5 : Number(values['top-k']);
+  if (!Number.isInteger(topK) || topK < 1) {
+    throw new UsageError(`Invalid --top-k: expected a positive integer, but got ${JSON.stringify(values['top-k'])}.`);
+  }
+  const threshold = values.threshold === undefined ? 0 : Number(values.threshold);
+  if (!Number.isFinite(threshold)) {
+    throw new UsageError(`Invalid --threshold: expected a number, but got ${JSON.stringify(values.threshold)}.`);
+  }
+  const fit = values.fit ?? 'stretch';
+  if (fit !== 'stretch' && fit !== 'center-crop') {
+    throw new UsageError(`Invalid --fit: expected stretch or center-crop, but got ${JSON.stringify(fit)}.`);
+  }
+  const wasm = values.wasm ?? 'auto';
+  if (wasm !== 'auto' && wasm !== 'simd' && wasm !== 'scalar') {
+    throw new UsageError(`Invalid --wasm: expected auto, simd or scalar, but got ${JSON.stringify(wasm)}.`);
+  }
+  return {
+    command: positionals[0],
+    files: positionals.slice(1),
+    options: {
+      model: values.model,
+      topK,
+      threshold,
+      fit,
+      wasm,
+      quantizationGrid: !values['no-quantization-grid'],
+      json: Boolean(values.json),
+    },
+    help: Boolean(values.help),
+    version: Boolean(values.version),
+  };
+}
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+async function openModel(options: Options): Promise<Model> {
+  if (!options.model) throw new UsageError('Missing --model: name the model file to use, e.g. --model model.tflite.');
+  return loadModel(options.model, { wasmPath: options.wasm, quantizationGrid: options.quantizationGrid });
+}
+
+function formatClassification(file: string, result: Classification): string {
+  const lines = [`${file}  (${result.timings.inferenceMs.toFixed(1)} ms inference)`];
+  for (const prediction of result.predictions) {
+    lines.push(`  ${prediction.score.toFixed(4)}  ${prediction.label}`);
+  }
+  if (result.predictions.length === 0) lines.push('  (no prediction above the threshold)');
+  return lines.join('\n');
+}
+
+async function classify(files: string[], options: Options): Promise<number> {
+  if (files.length === 0) throw new UsageError('Missing image: name one or more image files after "classify".');
+  const model = await openModel(options);
+  let exitCode = 0;
+  const results: unknown[] = [];
+  try {
+    for (const file of files) {
+      try {
+        const result = await model.classify(file, { topK: options.topK, scoreThreshold: options.threshold, fit: options.fit });
+        if (options.json) results.push({ image: file, ...result });
+        else console.log(formatClassification(file, result));
+      } catch (error) {
+        exitCode = 1;
+        if (options.json) results.push({ image: file, error: (error as Error).message });
+        console.error(`effnet: ${(error as Error).message}`);
+      }
+    }
+    if (options.json) console.log(JSON.stringify({ model: model.info.name, wasmPath: model.info.wasmPath, results }, null, 2));
+  } finally {
+    model.dispose();
+  }
+  return exitCode;
+}
+
+async function info(options: Options): Promise<number> {
+  const model = await openModel(options);
+  try {
+    const info = model.info;
+    if (options.json) {
+      console.log(JSON.stringify(info, null, 2));
+      return 0;
+    }
+    const size = info.inputSize ? `${info.inputSize.height}x${info.inputSize.width}x${info.inputChannels}` : `any x any x ${info.inputChannels}`;
+    const rows: [string, string][] = [
+      ['name', info.name],
+      ['format', info.format],
+      ['input', size],
+      ['classes', info.numClasses === null ? 'none (feature output)' : String(info.numClasses)],
+      ['labels', info.hasLabels ? 'yes' : 'no'],
+      ['quantized', info.quantized ? `yes (quantization grid ${info.quantizationGrid ? 'on' : 'off'})` : 'no'],
+      ['normalization', `mean [${info.normalization.mean.join(', ')}], std [${info.normalization.std.join(', ')}]`],
+      ['blocks', String(info.blocks)],
+      ['parameters', info.parameters.toLocaleString('en-US')],
+      ['wasm path', `${info.wasmPath}, ${info.threads} thread`],
+      ['wasm memory', `${(info.memoryBytes / 1048576).toFixed(1)} MiB`],
+    ];
+    for (const [key, value] of rows) console.log(`${key.padEnd(14)}${value}`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { command, files, options, help, version } = parse(argv);
+  if (version) {
+    console.log(packageVersion());
+    return 0;
+  }
+  if (help || command === undefined || command === 'help') {
+    console.log(USAGE);
+    return command === undefined && !help ? 2 : 0;
+  }
+  switch (command) {
+    case 'classify':
+      return classify(files, options);
+    case 'info':
+      if (files.length > 0) throw new UsageError(`Unexpected argument ${JSON.stringify(files[0])}: "info" takes only --model.`);
+      return info(options);
+    default:
+      throw new UsageError(`Unknown command ${JSON.stringify(command)}: expected classify or info.`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`effnet: ${message}`);
+    if (error instanceof UsageError) console.error('Run "effnet --help" for usage.');
+    if (process.env.EFFNET_DEBUG && error instanceof Error) console.error(error.stack);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  },
+);

@@ -1,0 +1,542 @@
+import type { KernelInstance } from '../wasm/instantiate.js';
+import { foldBatchNorm, scaleOutputChannels } from './batchnorm.js';
+import { resolveAxis } from './padding.js';
+import { planMemory, type TensorLifetime } from './plan.js';
+import {
+  ACTIVATION_CODES,
+  type BatchNorm,
+  type ConvLayer,
+  type DepthwiseLayer,
+  type Graph,
+  type Padding,
+  type PointwiseLayer,
+  type QuantGrid,
+} from './spec.js';
+
+export interface ExecutorOptions {
+  /** Round activations onto the quantization grids the graph carries (quantized models). */
+  quantizationGrid: boolean;
+  /** Grid of the final output, applied after softmax when quantizationGrid is on. */
+  outputGrid?: QuantGrid;
+}
+
+/** A pointwise layer with BatchNorm folded and weights packed in wasm memory. */
+interface PackedPointwise {
+  name: string;
+  inChannels: number;
+  outChannels: number;
+  activation: number;
+  packed: number;
+  bias: number;
+  grid: QuantGrid | null;
+}
+
+/** A regular or depthwise convolution with BatchNorm folded, weights in wasm memory. */
+interface PackedConv {
+  name: string;
+  kernel: number;
+  stride: number;
+  padding: Padding;
+  inChannels: number;
+  outChannels: number;
+  activation: number;
+  weight: number;
+  bias: number;
+  grid: QuantGrid | null;
+}
+
+interface PackedBlock {
+  expand: PackedPointwise | null;
+  depthwise: PackedConv;
+  se: { reduce: PackedPointwise; expand: PackedPointwise } | null;
+  project: PackedPointwise;
+  residual: boolean;
+  residualGrid: QuantGrid | null;
+}
+
+/** One kernel call, with the tensors it reads and writes, bound to pointers once planned. */
+interface StepDefinition {
+  reads: string[];
+  writes: string[];
+  bind(pointer: (tensor: string) => number): () => void;
+}
+
+/** The steps and memory for one input size, built once and reused by every run. */
+interface PreparedRun {
+  height: number;
+  width: number;
+  steps: (() => void)[];
+  inputPointer: number;
+  outputPointer: number;
+  outputCount: number;
+  outputShape: number[];
+  arenaBytes: number;
+}
+
+/**
+ * Runs a Graph on the wasm kernels: folds BatchNorm and packs weights once,
+ * then for each input size plans the activation memory (tensors with disjoint
+ * lifetimes share bytes) and binds every kernel call to fixed pointers, so a
+ * steady-state run allocates nothing in wasm memory.
+ */
+export class GraphExecutor {
+  readonly parameterCount: number;
+  private readonly kernels: KernelInstance;
+  private readonly graph: Graph;
+  private readonly options: ExecutorOptions;
+  private readonly stem: PackedConv;
+  private readonly blocks: PackedBlock[];
+  private readonly head: PackedPointwise | null;
+  private readonly classifier: PackedPointwise | null;
+  private readonly arenaMark: number;
+  private prepared: PreparedRun | null = null;
+  private arenaCapacity = 0;
+
+  constructor(kernels: KernelInstance, graph: Graph, options: ExecutorOptions) {
+    this.kernels = kernels;
+    this.graph = graph;
+    this.options = options;
+    validateGraph(graph);
+    let parameters = 0;
+    const count = (layer: { weight: Float32Array; bias: Float32Array | null; batchNorm?: BatchNorm }) => {
+      parameters += layer.weight.length + (layer.bias?.length ?? 0) + (layer.batchNorm ? 4 * layer.batchNorm.gamma.length : 0);
+    };
+
+    count(graph.stem);
+    this.stem = this.packConv(graph.stem, 'stem', graph.stem.inChannels, graph.stem.outChannels);
+    this.blocks = graph.blocks.map((block, index) => {
+      const name = `block ${index}`;
+      if (block.expand) count(block.expand);
+      count(block.depthwise);
+      if (block.se) {
+        count(block.se.reduce);
+        count(block.se.expand);
+      }
+      count(block.project);
+      return {
+        expand: block.expand ? this.packPointwise(block.expand, `${name} expand`) : null,
+        depthwise: this.packConv(block.depthwise, `${name} depthwise`, block.depthwise.channels, block.depthwise.channels),
+        se: block.se
+          ? {
+              reduce: this.packPointwise(block.se.reduce, `${name} squeeze-excite reduce`),
+              expand: this.packPointwise(block.se.expand, `${name} squeeze-excite expand`),
+            }
+          : null,
+        project: this.packPointwise(block.project, `${name} project`),
+        residual: block.residual,
+        residualGrid: this.grid(block.residualGrid),
+      };
+    });
+    if (graph.head) count(graph.head);
+    this.head = graph.head ? this.packPointwise(graph.head, 'head') : null;
+    if (graph.classifier) count(graph.classifier);
+    this.classifier = graph.classifier ? this.packPointwise(graph.classifier, 'classifier') : null;
+    this.parameterCount = parameters;
+    this.arenaMark = kernels.mark();
+
+    if (graph.inputHeight !== null && graph.inputWidth !== null) {
+      this.prepare(graph.inputHeight, graph.inputWidth);
+    }
+  }
+
+  /** Bytes of the activation arena currently reserved. */
+  get arenaBytes(): number {
+    return this.arenaCapacity;
+  }
+
+  /** Shape of the output for an input size: [classes], [channels] or [H, W, C]. */
+  outputShape(height: number, width: number): number[] {
+    return this.prepare(height, width).outputShape;
+  }
+
+  /**
+   * Runs the graph on one normalized NHWC input [1, height, width, channels]
+   * and returns a copy of the output.
+   */
+  run(input: Float32Array, height: number, width: number): Float32Array {
+    const run = this.prepare(height, width);
+    this.kernels.writeF32(run.inputPointer, input);
+    for (const step of run.steps) step();
+    return this.kernels.readF32(run.outputPointer, run.outputCount);
+  }
+
+  private grid(grid: QuantGrid | undefined): QuantGrid | null {
+    return this.options.quantizationGrid && grid ? grid : null;
+  }
+
+  private packPointwise(layer: PointwiseLayer, name: string): PackedPointwise {
+    const { weight, bias } = foldLayer(layer, name, layer.outChannels);
+    const kernels = this.kernels;
+    const exports = kernels.exports;
+    const packedFloats = exports.gemm_packed_size(layer.inChannels, layer.outChannels);
+    const packed = kernels.allocF32(packedFloats);
+    const biasPointer = kernels.allocF32(layer.outChannels);
+    kernels.writeF32(biasPointer, bias);
+    // The row-major source only needs to live while it is packed, so it is released right after.
+    const mark = kernels.mark();
+    const source = kernels.allocF32(weight.length);
+    kernels.writeF32(source, weight);
+    exports.gemm_pack_f32(source, layer.inChannels, layer.outChannels, packed);
+    kernels.release(mark);
+    return {
+      name,
+      inChannels: layer.inChannels,
+      outChannels: layer.outChannels,
+      activation: ACTIVATION_CODES[layer.activation],
+      packed,
+      bias: biasPointer,
+      grid: this.grid(layer.outputGrid),
+    };
+  }
+
+  private packConv(layer: ConvLayer | DepthwiseLayer, name: string, inChannels: number, outChannels: number): PackedConv {
+    const { weight, bias } = foldLayer(layer, name, outChannels);
+    const weightPointer = this.kernels.allocF32(weight.length);
+    this.kernels.writeF32(weightPointer, weight);
+    const biasPointer = this.kernels.allocF32(outChannels);
+    this.kernels.writeF32(biasPointer, bias);
+    return {
+      name,
+      kernel: layer.kernel,
+      stride: layer.stride,
+      padding: layer.padding,
+      inChannels,
+      outChannels,
+      activation: ACTIVATION_CODES[layer.activation],
+      weight: weightPointer,
+      bias: biasPointer,
+      grid: this.grid(layer.outputGrid),
+    };
+  }
+
+  private prepare(height: number, width: number): PreparedRun {
+    if (this.prepared && this.prepared.height === height && this.prepared.width === width) return this.prepared;
+    const { graph } = this;
+    if (graph.inputHeight !== null && graph.inputHeight !== height) {
+      throw new Error(`Invalid input height: this model takes ${graph.inputHeight} pixels, but got ${height}. Resize the image first.`);
+    }
+    if (graph.inputWidth !== null && graph.inputWidth !== width) {
+      throw new Error(`Invalid input width: this model takes ${graph.inputWidth} pixels, but got ${width}. Resize the image first.`);
+    }
+    if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+      throw new Error(`Invalid input size: height and width must be positive integers, but got ${height}x${width}.`);
+    }
+
+    const definitions = this.defineSteps(height, width);
+    const tensors = collectLifetimes(definitions.steps, definitions.floats, definitions.input, definitions.output);
+    const plan = planMemory(tensors);
+
+    // One arena serves every input size: it is grown (re-reserved at the same mark) when a larger size arrives.
+    if (plan.totalBytes > this.arenaCapacity) {
+      this.kernels.release(this.arenaMark);
+      this.kernels.alloc(plan.totalBytes);
+      this.arenaCapacity = plan.totalBytes;
+    }
+    const base = this.arenaMark;
+    const pointer = (tensor: string) => {
+      const offset = plan.offsets.get(tensor);
+      if (offset === undefined) throw new Error(`Internal error: tensor ${tensor} has no place in the memory plan.`);
+      return base + offset;
+    };
+    this.prepared = {
+      height,
+      width,
+      steps: definitions.steps.map((step) => step.bind(pointer)),
+      inputPointer: pointer(definitions.input),
+      outputPointer: pointer(definitions.output),
+      outputCount: definitions.outputShape.reduce((a, b) => a * b, 1),
+      outputShape: definitions.outputShape,
+      arenaBytes: plan.totalBytes,
+    };
+    return this.prepared;
+  }
+
+  private defineSteps(height: number, width: number) {
+    const exports = this.kernels.exports;
+    const steps: StepDefinition[] = [];
+    const floats = new Map<string, number>();
+    const declare = (tensor: string, count: number) => floats.set(tensor, count);
+    const gridStep = (tensor: string, count: number, grid: QuantGrid | null) => {
+      if (!grid) return;
+      steps.push({
+        reads: [tensor],
+        writes: [tensor],
+        bind: (p) => {
+          const data = p(tensor);
+          return () => exports.quantize_grid_f32(data, count, grid.scale, grid.zeroPoint, grid.qmin, grid.qmax);
+        },
+      });
+    };
+    const gemmStep = (
+      layer: PackedPointwise, input: string, rows: number, output: string,
+      extra: { residual?: string; inputScale?: string } = {},
+    ) => {
+      declare(output, rows * layer.outChannels);
+      const reads = [input, ...(extra.residual ? [extra.residual] : []), ...(extra.inputScale ? [extra.inputScale] : [])];
+      steps.push({
+        reads,
+        writes: [output],
+        bind: (p) => {
+          const a = p(input);
+          const out = p(output);
+          const residual = extra.residual ? p(extra.residual) : 0;
+          const scale = extra.inputScale ? p(extra.inputScale) : 0;
+          return () => exports.gemm_f32(a, rows, layer.inChannels, layer.packed, layer.outChannels, layer.bias, out, layer.activation, residual, scale);
+        },
+      });
+      gridStep(output, rows * layer.outChannels, layer.grid);
+    };
+    const convStep = (layer: PackedConv, depthwise: boolean, input: string, inH: number, inW: number, output: string) => {
+      const rows = resolveAxis(inH, layer.kernel, layer.stride, layer.padding, 'height');
+      const cols = resolveAxis(inW, layer.kernel, layer.stride, layer.padding, 'width');
+      declare(output, rows.outSize * cols.outSize * layer.outChannels);
+      steps.push({
+        reads: [input],
+        writes: [output],
+        bind: (p) => {
+          const src = p(input);
+          const dst = p(output);
+          if (depthwise) {
+            return () => exports.dwconv2d_f32(
+              src, inH, inW, layer.inChannels, layer.weight, layer.bias, dst, rows.outSize, cols.outSize,
+              layer.kernel, layer.stride, rows.padBefore, cols.padBefore, layer.activation,
+            );
+          }
+          return () => exports.conv2d_f32(
+            src, inH, inW, layer.inChannels, layer.weight, layer.bias, dst, rows.outSize, cols.outSize, layer.outChannels,
+            layer.kernel, layer.stride, rows.padBefore, cols.padBefore, layer.activation,
+          );
+        },
+      });
+      gridStep(output, rows.outSize * cols.outSize * layer.outChannels, layer.grid);
+      return { height: rows.outSize, width: cols.outSize };
+    };
+
+    const graph = this.graph;
+    let h = height;
+    let w = width;
+    let channels = graph.inputChannels;
+    declare('input', h * w * channels);
+    gridStep('input', h * w * channels, this.grid(graph.inputGrid));
+
+    let size = convStep(this.stem, false, 'input', h, w, 'stem');
+    let current = 'stem';
+    h = size.height;
+    w = size.width;
+    channels = this.stem.outChannels;
+
+    this.blocks.forEach((block, index) => {
+      const name = `block${index}`;
+      let x = current;
+      if (block.expand) {
+        gemmStep(block.expand, current, h * w, `${name}.expand`);
+        x = `${name}.expand`;
+      }
+      size = convStep(block.depthwise, true, x, h, w, `${name}.depthwise`);
+      const mid = block.depthwise.outChannels;
+      const pixels = size.height * size.width;
+      let gate: string | undefined;
+      if (block.se) {
+        const se = block.se;
+        declare(`${name}.se.pool`, mid);
+        steps.push({
+          reads: [`${name}.depthwise`],
+          writes: [`${name}.se.pool`],
+          bind: (p) => {
+            const src = p(`${name}.depthwise`);
+            const dst = p(`${name}.se.pool`);
+            return () => exports.global_avg_pool_f32(src, pixels, mid, dst);
+          },
+        });
+        gemmStep(se.reduce, `${name}.se.pool`, 1, `${name}.se.hidden`);
+        gemmStep(se.expand, `${name}.se.hidden`, 1, `${name}.se.gate`);
+        gate = `${name}.se.gate`;
+      }
+      const fuseResidual = block.residual && !block.project.grid && !block.residualGrid;
+      gemmStep(block.project, `${name}.depthwise`, pixels, `${name}.project`, {
+        residual: fuseResidual ? current : undefined,
+        inputScale: gate,
+      });
+      let output = `${name}.project`;
+      if (block.residual && !fuseResidual) {
+        const blockInput = current;
+        const count = pixels * block.project.outChannels;
+        declare(`${name}.sum`, count);
+        steps.push({
+          reads: [`${name}.project`, blockInput],
+          writes: [`${name}.sum`],
+          bind: (p) => {
+            const a = p(`${name}.project`);
+            const b = p(blockInput);
+            const out = p(`${name}.sum`);
+            return () => exports.add_f32(a, b, out, count);
+          },
+        });
+        gridStep(`${name}.sum`, count, block.residualGrid);
+        output = `${name}.sum`;
+      }
+      current = output;
+      h = size.height;
+      w = size.width;
+      channels = block.project.outChannels;
+    });
+
+    if (this.head) {
+      gemmStep(this.head, current, h * w, 'head');
+      current = 'head';
+      channels = this.head.outChannels;
+    }
+    let outputShape = [h, w, channels];
+
+    if (graph.pool) {
+      const pool = graph.pool;
+      const source = current;
+      const pixels = h * w;
+      const poolChannels = channels;
+      declare('pool', channels);
+      steps.push({
+        reads: [source],
+        writes: ['pool'],
+        bind: (p) => {
+          const src = p(source);
+          const dst = p('pool');
+          return pool.type === 'avg'
+            ? () => exports.global_avg_pool_f32(src, pixels, poolChannels, dst)
+            : () => exports.global_max_pool_f32(src, pixels, poolChannels, dst);
+        },
+      });
+      gridStep('pool', channels, this.grid(pool.outputGrid));
+      current = 'pool';
+      outputShape = [channels];
+    }
+
+    if (this.classifier && graph.classifier) {
+      const classifier = graph.classifier;
+      gemmStep(this.classifier, current, 1, 'logits');
+      gridStep('logits', this.classifier.outChannels, this.grid(classifier.logitsGrid));
+      current = 'logits';
+      outputShape = [this.classifier.outChannels];
+      if (classifier.output === 'softmax') {
+        const classes = this.classifier.outChannels;
+        steps.push({
+          reads: ['logits'],
+          writes: ['logits'],
+          bind: (p) => {
+            const data = p('logits');
+            return () => exports.softmax_f32(data, classes);
+          },
+        });
+        gridStep('logits', classes, this.grid(this.options.outputGrid));
+      }
+    }
+    return { steps, floats, input: 'input', output: current, outputShape };
+  }
+}
+
+/** Folds a layer's BatchNorm into its weight and bias; returns the weight unchanged without one. */
+function foldLayer(
+  layer: { weight: Float32Array; bias: Float32Array | null; batchNorm?: BatchNorm },
+  name: string,
+  outChannels: number,
+): { weight: Float32Array; bias: Float32Array } {
+  if (!layer.batchNorm) {
+    return { weight: layer.weight, bias: layer.bias ?? new Float32Array(outChannels) };
+  }
+  const folded = foldBatchNorm(layer.batchNorm, layer.bias, name);
+  if (folded.scale.length !== outChannels) {
+    throw new Error(
+      `Invalid BatchNorm in ${name}: expected ${outChannels} channels to match the layer, but got ${folded.scale.length}.`,
+    );
+  }
+  return { weight: scaleOutputChannels(layer.weight, folded.scale), bias: folded.bias };
+}
+
+/** Derives each tensor's lifetime from the steps that write and read it. */
+function collectLifetimes(
+  steps: StepDefinition[],
+  floats: Map<string, number>,
+  input: string,
+  output: string,
+): TensorLifetime[] {
+  const first = new Map<string, number>([[input, 0]]);
+  const last = new Map<string, number>([[input, 0]]);
+  steps.forEach((step, index) => {
+    for (const tensor of [...step.writes, ...step.reads]) {
+      if (!first.has(tensor)) first.set(tensor, index);
+      last.set(tensor, Math.max(last.get(tensor) ?? index, index));
+    }
+  });
+  last.set(output, steps.length);
+  return [...first.keys()].map((name) => ({
+    name,
+    bytes: 4 * floats.get(name)!,
+    firstStep: first.get(name)!,
+    lastStep: last.get(name)!,
+  }));
+}
+
+/** Checks that channel counts chain from layer to layer and that every weight has its declared size. */
+function validateGraph(graph: Graph): void {
+  const fail = (layer: string, what: string, expected: number | string, actual: number | string) => {
+    throw new Error(
+      `Invalid model graph at ${layer}: ${what} must be ${expected}, but got ${actual}. ` +
+        'The model file is inconsistent or was mapped wrongly; re-export it or report the file.',
+    );
+  };
+  const checkWeight = (layer: string, weight: Float32Array, expected: number, bias: Float32Array | null, outChannels: number) => {
+    if (weight.length !== expected) fail(layer, 'the weight size', expected, weight.length);
+    if (bias && bias.length !== outChannels) fail(layer, 'the bias size', outChannels, bias.length);
+  };
+  const checkPointwise = (name: string, layer: PointwiseLayer, inChannels: number) => {
+    if (layer.inChannels !== inChannels) fail(name, 'the input channel count', inChannels, layer.inChannels);
+    checkWeight(name, layer.weight, layer.inChannels * layer.outChannels, layer.bias, layer.outChannels);
+  };
+  const checkKernel = (name: string, kernel: number, stride: number) => {
+    if (!Number.isInteger(kernel) || kernel < 1) fail(name, 'the kernel size', 'a positive integer', kernel);
+    if (!Number.isInteger(stride) || stride < 1) fail(name, 'the stride', 'a positive integer', stride);
+  };
+
+  const stem = graph.stem;
+  checkKernel('stem', stem.kernel, stem.stride);
+  if (stem.inChannels !== graph.inputChannels) fail('stem', 'the input channel count', graph.inputChannels, stem.inChannels);
+  checkWeight('stem', stem.weight, stem.kernel * stem.kernel * stem.inChannels * stem.outChannels, stem.bias, stem.outChannels);
+
+  let channels = stem.outChannels;
+  graph.blocks.forEach((block, index) => {
+    const name = `block ${index}`;
+    if (block.inChannels !== channels) fail(name, 'the input channel count', channels, block.inChannels);
+    let mid = block.inChannels;
+    if (block.expand) {
+      checkPointwise(`${name} expand`, block.expand, mid);
+      mid = block.expand.outChannels;
+    }
+    const dw = block.depthwise;
+    checkKernel(`${name} depthwise`, dw.kernel, dw.stride);
+    if (dw.channels !== mid) fail(`${name} depthwise`, 'the channel count', mid, dw.channels);
+    checkWeight(`${name} depthwise`, dw.weight, dw.kernel * dw.kernel * dw.channels, dw.bias, dw.channels);
+    if (block.se) {
+      checkPointwise(`${name} squeeze-excite reduce`, block.se.reduce, mid);
+      checkPointwise(`${name} squeeze-excite expand`, block.se.expand, block.se.reduce.outChannels);
+      if (block.se.expand.outChannels !== mid) {
+        fail(`${name} squeeze-excite expand`, 'the output channel count', mid, block.se.expand.outChannels);
+      }
+    }
+    checkPointwise(`${name} project`, block.project, mid);
+    if (block.project.outChannels !== block.outChannels) {
+      fail(`${name} project`, 'the output channel count', block.outChannels, block.project.outChannels);
+    }
+    if (block.residual && (dw.stride !== 1 || block.inChannels !== block.outChannels)) {
+      fail(name, 'a residual block\'s stride and channels', 'stride 1 with equal input and output channels',
+        `stride ${dw.stride}, ${block.inChannels} -> ${block.outChannels} channels`);
+    }
+    channels = block.outChannels;
+  });
+  if (graph.head) {
+    checkPointwise('head', graph.head, channels);
+    channels = graph.head.outChannels;
+  }
+  if (graph.classifier) {
+    if (!graph.pool) fail('classifier', 'the layer before the classifier', 'a global pool', 'none');
+    checkPointwise('classifier', graph.classifier, channels);
+  }
+}

@@ -1,0 +1,24 @@
+export { loadModel, createModel, Model, topPredictions } from './model.js';
+export type {
+  LoadModelOptions,
+  ClassifyOptions,
+  Classification,
+  Prediction,
+  Timings,
+  ModelInfo,
+} from './model.js';
+export type { ModelSource } from './source.js';
+export { wasmSupport, type WasmPath, type WasmSupport } from './wasm/instantiate.js';
+export { hasWasmSimd } from './wasm/features.js';
+export {
+  efficientNetArchitecture,
+  randomGraph,
+  buildGraph,
+  EFFICIENTNET_VARIANTS,
+  COMPOUND_SCALING,
+  type Architecture,
+  type BlockArchitecture,
+  type EfficientNetVariant,
+} from './graph/configs.js';
+export type * from './graph/spec.js';
+export type { ImageInput, PixelData } from './image/index.js';

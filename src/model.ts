@@ -1,0 +1,246 @@
+import { importModel } from './formats/index.js';
+import { GraphExecutor } from './graph/executor.js';
+import type { ModelDescription, Normalization } from './graph/spec.js';
+import { decodeImage, preprocess, type ImageInput } from './image/index.js';
+import { readSource, type ModelSource } from './source.js';
+import { KernelInstance, type WasmPath } from './wasm/instantiate.js';
+
+export interface LoadModelOptions {
+  /** Kernel build: 'auto' (SIMD when the runtime supports it), 'simd' or 'scalar'. */
+  wasmPath?: WasmPath | 'auto';
+  /**
+   * For quantized models, round every activation onto its tensor's quantization
+   * grid after each op, so outputs follow TFLite's integer pipeline. Default true.
+   */
+  quantizationGrid?: boolean;
+  /** Labels to use in place of those in the file, one per output class. */
+  labels?: string[];
+}
+
+export interface ClassifyOptions {
+  /** How many predictions to return, best first. Default 5. */
+  topK?: number;
+  /** Drop predictions scoring below this. Default 0. */
+  scoreThreshold?: number;
+  /** 'stretch' resizes the whole image (default); 'center-crop' keeps the aspect ratio and crops the middle. */
+  fit?: 'stretch' | 'center-crop';
+  /** Input size for models that accept any size; defaults to the image's own size. */
+  inputSize?: { height: number; width: number };
+}
+
+export interface Prediction {
+  index: number;
+  label: string;
+  score: number;
+}
+
+export interface Timings {
+  decodeMs: number;
+  preprocessMs: number;
+  inferenceMs: number;
+  totalMs: number;
+}
+
+export interface Classification {
+  predictions: Prediction[];
+  timings: Timings;
+}
+
+export interface ModelInfo {
+  name: string;
+  format: ModelDescription['format'];
+  /** Fixed input size, or null when the model accepts any size. */
+  inputSize: { height: number; width: number } | null;
+  inputChannels: number;
+  /** Classes of the classifier, or null for a model that outputs features. */
+  numClasses: number | null;
+  outputSize: number | null;
+  hasLabels: boolean;
+  quantized: boolean;
+  quantizationGrid: boolean;
+  normalization: Normalization;
+  blocks: number;
+  parameters: number;
+  wasmPath: WasmPath;
+  threads: number;
+  /** Bytes of wasm linear memory the model uses (weights and activations). */
+  memoryBytes: number;
+}
+
+/**
+ * Loads a model from a file path (Node), a URL, or the file's bytes and
+ * prepares it to run. The returned model is fully loaded, or this throws.
+ */
+export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
+  const { bytes, name } = await readSource(source);
+  const description = await importModel(bytes, name);
+  return createModel(description, options);
+}
+
+/** Prepares an imported or built graph to run on a fresh kernel instance. */
+export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
+  const kernels = await KernelInstance.create(options.wasmPath ?? 'auto');
+  const quantizationGrid = description.quantized && (options.quantizationGrid ?? true);
+  const executor = new GraphExecutor(kernels, description.graph, {
+    quantizationGrid,
+    outputGrid: description.outputGrid,
+  });
+  let labels = description.labels;
+  if (options.labels) {
+    const classes = description.graph.classifier?.outChannels;
+    if (classes !== undefined && options.labels.length !== classes) {
+      throw new Error(
+        `Invalid labels option: the model has ${classes} classes, but ${options.labels.length} labels were given.`,
+      );
+    }
+    labels = options.labels;
+  }
+  return new Model(description, kernels, executor, labels, quantizationGrid);
+}
+
+/** A loaded model: classify images, run raw predictions, and release it with dispose(). */
+export class Model {
+  private readonly description: ModelDescription;
+  private kernels: KernelInstance | null;
+  private executor: GraphExecutor | null;
+  private readonly labels: string[] | null;
+  private readonly quantizationGrid: boolean;
+  private inputBuffer: Float32Array | null = null;
+
+  /** @internal Use loadModel or createModel. */
+  constructor(
+    description: ModelDescription,
+    kernels: KernelInstance,
+    executor: GraphExecutor,
+    labels: string[] | null,
+    quantizationGrid: boolean,
+  ) {
+    this.description = description;
+    this.kernels = kernels;
+    this.executor = executor;
+    this.labels = labels;
+    this.quantizationGrid = quantizationGrid;
+  }
+
+  /** What the model is and how it runs. */
+  get info(): ModelInfo {
+    const { graph } = this.description;
+    const kernels = this.requireKernels();
+    const fixed = graph.inputHeight !== null && graph.inputWidth !== null;
+    const classes = graph.classifier?.outChannels ?? null;
+    return {
+      name: this.description.name,
+      format: this.description.format,
+      inputSize: fixed ? { height: graph.inputHeight!, width: graph.inputWidth! } : null,
+      inputChannels: graph.inputChannels,
+      numClasses: classes,
+      outputSize: fixed ? this.requireExecutor().outputShape(graph.inputHeight!, graph.inputWidth!).reduce((a, b) => a * b, 1) : null,
+      hasLabels: this.labels !== null,
+      quantized: this.description.quantized,
+      quantizationGrid: this.quantizationGrid,
+      normalization: this.description.normalization,
+      blocks: graph.blocks.length,
+      parameters: this.requireExecutor().parameterCount,
+      wasmPath: kernels.path,
+      threads: 1,
+      memoryBytes: kernels.usedBytes,
+    };
+  }
+
+  /**
+   * Runs the model on an already normalized NHWC tensor [1, height, width, 3]
+   * and returns the raw output: probabilities for a softmax classifier,
+   * logits, or pooled features. The size defaults to the model's input size.
+   */
+  predict(input: Float32Array, size?: { height: number; width: number }): Float32Array {
+    const executor = this.requireExecutor();
+    const { graph } = this.description;
+    const height = size?.height ?? graph.inputHeight;
+    const width = size?.width ?? graph.inputWidth;
+    if (height === null || width === null) {
+      throw new Error('Missing input size: this model accepts any size, so pass { height, width } to predict().');
+    }
+    if (!(input instanceof Float32Array)) {
+      throw new TypeError(`Invalid input: predict() takes a Float32Array, but got ${input === null ? 'null' : typeof input}.`);
+    }
+    const expected = height * width * graph.inputChannels;
+    if (input.length !== expected) {
+      throw new Error(
+        `Invalid input length: a ${height}x${width}x${graph.inputChannels} tensor has ${expected} values, but got ${input.length}.`,
+      );
+    }
+    return executor.run(input, height, width);
+  }
+
+  /** Decodes, resizes and normalizes an image, runs the model and returns the top predictions. */
+  async classify(image: ImageInput, options: ClassifyOptions = {}): Promise<Classification> {
+    const executor = this.requireExecutor();
+    const { graph, normalization } = this.description;
+    if (!graph.classifier) {
+      throw new Error(`${this.description.name} has no classifier (it outputs features), so it cannot classify. Use predict().`);
+    }
+    const topK = options.topK ?? 5;
+    if (!Number.isInteger(topK) || topK < 1) throw new Error(`Invalid topK: expected a positive integer, but got ${topK}.`);
+    const threshold = options.scoreThreshold ?? 0;
+    if (!Number.isFinite(threshold)) throw new Error(`Invalid scoreThreshold: expected a number, but got ${threshold}.`);
+
+    const start = performance.now();
+    const pixels = await decodeImage(image);
+    const decoded = performance.now();
+    const height = graph.inputHeight ?? options.inputSize?.height ?? pixels.height;
+    const width = graph.inputWidth ?? options.inputSize?.width ?? pixels.width;
+    const input = preprocess(pixels, {
+      width,
+      height,
+      fit: options.fit ?? 'stretch',
+      mean: normalization.mean,
+      std: normalization.std,
+      round: this.quantizationGrid,
+    });
+    const preprocessed = performance.now();
+    const scores = executor.run(input, height, width);
+    const finished = performance.now();
+
+    return {
+      predictions: topPredictions(scores, this.labels, topK, threshold),
+      timings: {
+        decodeMs: decoded - start,
+        preprocessMs: preprocessed - decoded,
+        inferenceMs: finished - preprocessed,
+        totalMs: finished - start,
+      },
+    };
+  }
+
+  /** Releases the model's wasm memory. Any later call on the model throws. */
+  dispose(): void {
+    this.kernels = null;
+    this.executor = null;
+    this.inputBuffer = null;
+  }
+
+  private requireExecutor(): GraphExecutor {
+    if (!this.executor) throw new Error(`${this.description.name} was disposed; load the model again to use it.`);
+    return this.executor;
+  }
+
+  private requireKernels(): KernelInstance {
+    if (!this.kernels) throw new Error(`${this.description.name} was disposed; load the model again to use it.`);
+    return this.kernels;
+  }
+}
+
+/** Picks the topK highest scores at or above threshold, best first (ties keep the lower index first). */
+export function topPredictions(scores: Float32Array, labels: string[] | null, topK: number, threshold: number): Prediction[] {
+  const order: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    if (!(scores[i] >= threshold)) continue;
+    order.push(i);
+  }
+  order.sort((a, b) => scores[b] - scores[a] || a - b);
+  return order.slice(0, topK).map((index) => ({
+    index,
+    label: labels?.[index] ?? `class ${index}`,
+    score: scores[index],
+  }));
+}
