@@ -1,7 +1,7 @@
 import { importModel } from './formats/index.js';
 import { GraphExecutor } from './graph/executor.js';
 import type { ModelDescription, Normalization } from './graph/spec.js';
-import { decodeImage, preprocess, type ImageInput } from './image/index.js';
+import { decodeImage, preprocessInto, type ImageInput } from './image/index.js';
 import { readSource, type ModelSource } from './source.js';
 import { KernelInstance, type WasmPath } from './wasm/instantiate.js';
 
@@ -189,17 +189,30 @@ export class Model {
     const decoded = performance.now();
     const height = graph.inputHeight ?? options.inputSize?.height ?? pixels.height;
     const width = graph.inputWidth ?? options.inputSize?.width ?? pixels.width;
-    const input = preprocess(pixels, {
-      width,
-      height,
-      fit: options.fit ?? 'stretch',
-      mean: normalization.mean,
-      std: normalization.std,
-      round: this.quantizationGrid,
-    });
+    const count = height * width * graph.inputChannels;
+    if (!this.inputBuffer || this.inputBuffer.length !== count) this.inputBuffer = new Float32Array(count);
+    const input = preprocessInto(
+      pixels,
+      {
+        width,
+        height,
+        fit: options.fit ?? 'stretch',
+        mean: normalization.mean,
+        std: normalization.std,
+        round: this.quantizationGrid,
+      },
+      this.inputBuffer,
+    );
     const preprocessed = performance.now();
     const scores = executor.run(input, height, width);
     const finished = performance.now();
+    const bad = scores.findIndex((score) => !Number.isFinite(score));
+    if (bad >= 0) {
+      throw new Error(
+        `${this.description.name} produced a non-finite score (${scores[bad]} at output ${bad}). ` +
+          'The weights may be corrupt; check the model file.',
+      );
+    }
 
     return {
       predictions: topPredictions(scores, this.labels, topK, threshold),

@@ -1,0 +1,204 @@
+import { describe, expect, test } from 'vitest';
+import { buildGraph, efficientNetArchitecture, randomGraph, seededRandom } from '../../src/graph/configs.js';
+import type { Graph, ModelDescription, QuantGrid } from '../../src/graph/spec.js';
+import { createModel } from '../../src/model.js';
+import { referenceForward } from '../reference/graph-reference.js';
+
+// Whole-network outputs compared elementwise: |ours - reference| <= NETWORK_RELATIVE * max(1, |reference|).
+const NETWORK_RELATIVE = 1e-4;
+const BUILDS = ['simd', 'scalar'] as const;
+
+function describeGraph(graph: Graph, name = 'test graph'): ModelDescription {
+  return {
+    name,
+    format: 'builtin',
+    graph,
+    labels: null,
+    normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
+    quantized: false,
+  };
+}
+
+function randomInput(count: number, seed: number): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: count }, () => random() * 4 - 2);
+}
+
+function expectClose(actual: Float32Array, expected: Float64Array, context: string): number {
+  expect(actual.length, `${context}: output length`).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (!Number.isFinite(actual[i]) || !Number.isFinite(expected[i])) {
+      throw new Error(`${context}: output ${i} is not finite (ours ${actual[i]}, reference ${expected[i]})`);
+    }
+    const error = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
+    if (error > NETWORK_RELATIVE) {
+      throw new Error(`${context}: output ${i} is ${actual[i]}, reference ${expected[i]} (relative error ${error.toExponential(2)})`);
+    }
+    worst = Math.max(worst, error);
+  }
+  return worst;
+}
+
+/** Small networks that exercise every graph feature at odd sizes. */
+function cases(): { name: string; graph: Graph; height: number; width: number }[] {
+  const tiny = efficientNetArchitecture('b0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 33 } });
+  const lite = efficientNetArchitecture('lite0', { numClasses: 7, scaling: { width: 0.25, depth: 0.34, resolution: 29 } });
+  const features = efficientNetArchitecture('b0', { numClasses: 0, scaling: { width: 0.25, depth: 0.34, resolution: 24 } });
+
+  const maxPool = randomGraph(tiny, 5);
+  maxPool.pool = { type: 'max' };
+  const explicit = randomGraph(lite, 6);
+  explicit.stem.padding = { top: 0, bottom: 2, left: 1, right: 0 };
+  explicit.blocks[1].depthwise.padding = { top: 1, bottom: 0, left: 0, right: 1 };
+  const noHead = randomGraph(tiny, 7);
+  noHead.head = null;
+  noHead.classifier = buildGraph(
+    { ...tiny, headChannels: noHead.blocks[noHead.blocks.length - 1].outChannels },
+    (_name, shape) => randomInput(shape.reduce((a, b) => a * b, 1), 8),
+  ).classifier;
+  const featureMap = randomGraph(features, 9);
+  featureMap.pool = null;
+  featureMap.classifier = null;
+  featureMap.inputHeight = null;
+  featureMap.inputWidth = null;
+
+  const tinyB0 = randomGraph(tiny, 1);
+  const tinyLite = randomGraph(lite, 2);
+  // Logits, not probabilities, so small outputs are compared at full precision.
+  for (const graph of [tinyB0, tinyLite, maxPool, explicit, noHead]) graph.classifier!.output = 'logits';
+  return [
+    { name: 'tiny b0, 33x33', graph: tinyB0, height: 33, width: 33 },
+    { name: 'tiny lite, 29x29', graph: tinyLite, height: 29, width: 29 },
+    { name: 'max pool', graph: maxPool, height: 33, width: 33 },
+    { name: 'explicit padding', graph: explicit, height: 29, width: 29 },
+    { name: 'no head conv', graph: noHead, height: 33, width: 33 },
+    { name: 'feature map output, 23x31', graph: featureMap, height: 23, width: 31 },
+  ];
+}
+
+describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
+  test.each(cases())('$name matches the f64 reference', async ({ name, graph, height, width }) => {
+    const model = await createModel(describeGraph(graph, name), { wasmPath: build });
+    const input = randomInput(height * width * 3, 11);
+    const ours = model.predict(input, { height, width });
+    const expected = referenceForward(graph, input, height, width, { quantizationGrid: false });
+    const worst = expectClose(ours, expected, `${name} (${build})`);
+    console.log(`${name} (${build}): largest relative error ${worst.toExponential(2)} over ${expected.length} outputs`);
+    model.dispose();
+  });
+
+  test('softmax output sums to one', async () => {
+    const graph = randomGraph(efficientNetArchitecture('b0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 32 } }), 3);
+    const model = await createModel(describeGraph(graph), { wasmPath: build });
+    const scores = model.predict(randomInput(32 * 32 * 3, 4));
+    expect(scores.length).toBe(10);
+    expect(scores.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    model.dispose();
+  });
+
+  test('repeated runs reuse memory', async () => {
+    const graph = randomGraph(efficientNetArchitecture('b0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 40 } }), 3);
+    const model = await createModel(describeGraph(graph), { wasmPath: build });
+    const input = randomInput(40 * 40 * 3, 4);
+    const first = model.predict(input);
+    const memory = model.info.memoryBytes;
+    for (let i = 0; i < 5; i++) {
+      expect(model.predict(input)).toEqual(first);
+      expect(model.info.memoryBytes).toBe(memory);
+    }
+    model.dispose();
+  });
+
+  test('any-size graph runs several sizes', async () => {
+    const graph = randomGraph(efficientNetArchitecture('b0', { numClasses: 5, scaling: { width: 0.25, depth: 0.34, resolution: 32 } }), 12);
+    graph.inputHeight = null;
+    graph.inputWidth = null;
+    const model = await createModel(describeGraph(graph), { wasmPath: build });
+    for (const [height, width] of [[17, 23], [40, 9], [17, 23], [1, 1]]) {
+      const input = randomInput(height * width * 3, height * 100 + width);
+      const expected = referenceForward(graph, input, height, width, { quantizationGrid: false });
+      expectClose(model.predict(input, { height, width }), expected, `${height}x${width} (${build})`);
+    }
+    model.dispose();
+  });
+});
+
+describe('quantization grid emulation', () => {
+  /** Puts a grid on every tensor of the graph, wide enough to hold its values. */
+  function withGrids(graph: Graph): { graph: Graph; outputGrid: QuantGrid } {
+    const grid = (range: number): QuantGrid => ({ scale: range / 255, zeroPoint: 128, qmin: 0, qmax: 255 });
+    graph.inputGrid = grid(4);
+    graph.stem.outputGrid = grid(12);
+    for (const block of graph.blocks) {
+      if (block.expand) block.expand.outputGrid = grid(12);
+      block.depthwise.outputGrid = grid(12);
+      block.project.outputGrid = grid(16);
+      if (block.residual) block.residualGrid = grid(20);
+    }
+    if (graph.head) graph.head.outputGrid = grid(12);
+    if (graph.pool) graph.pool.outputGrid = grid(8);
+    if (graph.classifier) graph.classifier.logitsGrid = grid(16);
+    return { graph, outputGrid: { scale: 1 / 256, zeroPoint: 0, qmin: 0, qmax: 255 } };
+  }
+
+  test.each(BUILDS)('outputs land on the grid (%s)', async (build) => {
+    const architecture = efficientNetArchitecture('lite0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 32 } });
+    const { graph, outputGrid } = withGrids(randomGraph(architecture, 21));
+    const description = { ...describeGraph(graph), quantized: true, outputGrid };
+    const model = await createModel(description, { wasmPath: build });
+    const input = randomInput(32 * 32 * 3, 22);
+    const ours = model.predict(input);
+    const expected = referenceForward(graph, input, 32, 32, { quantizationGrid: true, outputGrid });
+    for (let i = 0; i < ours.length; i++) {
+      const q = ours[i] * 256;
+      expect(Math.abs(q - Math.round(q)), `output ${i} = ${ours[i]} is not on the 1/256 grid`).toBeLessThan(1e-3);
+      // A value that lands on a rounding boundary may fall one step apart; more would be a bug.
+      expect(Math.abs(ours[i] - expected[i]), `output ${i}: ours ${ours[i]}, reference ${expected[i]}`).toBeLessThanOrEqual(2 / 256 + 1e-6);
+    }
+    model.dispose();
+
+    const float = await createModel(description, { wasmPath: build, quantizationGrid: false });
+    const plain = float.predict(input);
+    expectClose(plain, referenceForward(graph, input, 32, 32, { quantizationGrid: false }), `grid off (${build})`);
+    float.dispose();
+  });
+});
+
+describe('Model lifecycle and errors', () => {
+  const graph = () => randomGraph(efficientNetArchitecture('b0', { numClasses: 3, scaling: { width: 0.25, depth: 0.34, resolution: 16 } }), 1);
+
+  test('disposed model rejects calls', async () => {
+    const model = await createModel(describeGraph(graph(), 'tiny'));
+    model.dispose();
+    expect(() => model.predict(new Float32Array(16 * 16 * 3))).toThrow('tiny was disposed; load the model again to use it.');
+    expect(() => model.info).toThrow(/was disposed/);
+  });
+
+  test('wrong input length is rejected', async () => {
+    const model = await createModel(describeGraph(graph()));
+    expect(() => model.predict(new Float32Array(10))).toThrow('Invalid input length: a 16x16x3 tensor has 768 values, but got 10.');
+    expect(() => model.predict(new Float32Array(20 * 20 * 3), { height: 20, width: 20 })).toThrow(
+      'Invalid input height: this model takes 16 pixels, but got 20. Resize the image first.',
+    );
+  });
+
+  test('inconsistent graph fails to load', async () => {
+    const broken = graph();
+    broken.blocks[2].project.weight = new Float32Array(5);
+    await expect(createModel(describeGraph(broken))).rejects.toThrow(/Invalid model graph at block 2 project: the weight size must be \d+, but got 5/);
+    const chained = graph();
+    chained.blocks[1].inChannels += 1;
+    await expect(createModel(describeGraph(chained))).rejects.toThrow(/Invalid model graph at block 1: the input channel count must be/);
+  });
+
+  test('info describes the model', async () => {
+    const model = await createModel(describeGraph(graph(), 'tiny'), { wasmPath: 'scalar' });
+    const info = model.info;
+    expect(info.name).toBe('tiny');
+    expect(info.inputSize).toEqual({ height: 16, width: 16 });
+    expect(info.numClasses).toBe(3);
+    expect(info.wasmPath).toBe('scalar');
+    expect(info.parameters).toBeGreaterThan(0);
+  });
+});
