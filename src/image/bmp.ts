@@ -57,7 +57,7 @@ export function decodeBmp(bytes: Uint8Array, path?: string): PixelData {
   };
   const truncated = (part: string, needed: number): never =>
     fail(
-      `data is truncated: ${part} needs ${needed} bytes, but the file has ${bytes.length}; ` +
+      `data is truncated: reading ${part} requires ${needed} bytes, but the file has ${bytes.length}; ` +
         're-export or re-download the file',
     );
 

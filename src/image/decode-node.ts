@@ -53,7 +53,9 @@ function loadSharp(): Promise<SharpFactory> {
  */
 function describeSharpFailure(format: ImageFormat, message: string): string {
   const name = formatDisplayName(format);
-  const detail = message.split('\n')[0].trim();
+  // sharp prefixes "Input buffer has corrupt header: ", which is not specific to the
+  // header, so only the libvips part after it is kept.
+  const detail = message.split('\n')[0].replace(/^Input (buffer|file)[^:]*: /, '').trim();
   if (/premature end|truncated|unexpected end/i.test(message)) {
     return `the ${name} data is truncated (${detail}); re-export or re-download the file.`;
   }

@@ -1,4 +1,4 @@
-/** Raised when image bytes cannot be turned into pixels. */
+/** Error thrown when image bytes cannot be decoded to pixels. */
 export class ImageDecodeError extends Error {
   /** File path, or `undefined` when the bytes came from memory. */
   readonly path: string | undefined;

@@ -1,6 +1,6 @@
 import type { PixelData } from './types.js';
 
-/** Returns true when `value` has the shape of a `PixelData` (a `data` field); it does not check the values. */
+/** Returns true when `value` is an object with a `data` field. `validatePixelData` checks the rest. */
 export function isPixelData(value: unknown): value is PixelData {
   return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof ArrayBuffer) && 'data' in value;
 }
@@ -13,6 +13,12 @@ function describeValue(value: unknown): string {
   return typeof value;
 }
 
+function validateDimension(value: unknown, field: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`Invalid PixelData: ${field} must be a positive integer, but got ${describeValue(value)}.`);
+  }
+}
+
 /**
  * Throws a `TypeError` or `RangeError` unless `pixels` is well-formed: `width` and `height`
  * positive integers, `channels` 1 to 4, and `data` a `Uint8Array` or `Uint8ClampedArray`
@@ -22,11 +28,8 @@ function describeValue(value: unknown): string {
 export function validatePixelData(pixels: PixelData): void {
   const { data, width, height, channels } = pixels as unknown as Record<string, unknown>;
 
-  for (const [field, value] of [['width', width], ['height', height]] as const) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-      throw new RangeError(`Invalid PixelData: ${field} must be a positive integer, but got ${describeValue(value)}.`);
-    }
-  }
+  validateDimension(width, 'width');
+  validateDimension(height, 'height');
   if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
     throw new RangeError(
       `Invalid PixelData: channels must be 1 (gray), 2 (gray and alpha), 3 (RGB) or 4 (RGBA), but got ${describeValue(channels)}.`,

@@ -32,8 +32,8 @@ export interface CropRegion {
   height: number;
 }
 
-// Shared by every preprocessInto call, so repeated calls with one geometry allocate
-// nothing. Calls run to completion synchronously, so they never overlap.
+// Shared by every preprocessInto call, so repeated calls with one geometry reuse its
+// buffers. Calls run to completion synchronously, so they never overlap.
 const sharedResizer = new BilinearResizer();
 
 /**
@@ -68,14 +68,23 @@ function validateOptions(options: PreprocessOptions): void {
   if (fit !== 'stretch' && fit !== 'center-crop') {
     throw new RangeError(`preprocess: fit must be 'stretch' or 'center-crop', but got ${JSON.stringify(fit)}.`);
   }
-  for (const field of ['mean', 'std'] as const) {
-    const values = options[field];
-    if (!Array.isArray(values) || values.length !== 3 || !values.every((value) => Number.isFinite(value))) {
-      throw new RangeError(`preprocess: ${field} must be an array of 3 finite numbers (R, G, B), but got ${JSON.stringify(values)}.`);
-    }
-  }
-  if (options.std.some((value) => value === 0)) {
+  validateChannelTriple(options.mean, 'mean');
+  validateChannelTriple(options.std, 'std');
+  if (options.std[0] === 0 || options.std[1] === 0 || options.std[2] === 0) {
     throw new RangeError(`preprocess: std must have no zero entry, but got ${JSON.stringify(options.std)}.`);
+  }
+}
+
+// Written without array callbacks so that a valid call allocates nothing.
+function validateChannelTriple(values: readonly number[], field: string): void {
+  const valid =
+    Array.isArray(values) &&
+    values.length === 3 &&
+    Number.isFinite(values[0]) &&
+    Number.isFinite(values[1]) &&
+    Number.isFinite(values[2]);
+  if (!valid) {
+    throw new RangeError(`preprocess: ${field} must be an array of 3 finite numbers (R, G, B), but got ${JSON.stringify(values)}.`);
   }
 }
 
@@ -95,8 +104,8 @@ export function preprocess(input: PixelData, options: PreprocessOptions): Float3
 /**
  * Does what `preprocess` does but writes into `output`, which must have exactly
  * width * height * 3 elements, and returns it. Repeated calls with the same input
- * and output sizes allocate nothing, because the filter taps and the intermediate
- * buffer are kept between calls.
+ * size, fit and output size allocate no typed arrays, because the filter taps and the
+ * intermediate buffer are kept between calls.
  */
 export function preprocessInto(input: PixelData, options: PreprocessOptions, output: Float32Array): Float32Array {
   validatePixelData(input);
