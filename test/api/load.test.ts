@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createModel, efficientNetArchitecture, loadModel, randomGraph, wasmSupport } from '../../src/index.js';
+import { FIXTURES_MISSING, FLOWER_MODEL, fixturesPresent } from '../support/fixtures.js';
+
+describe('wasmSupport', () => {
+  test('reports SIMD on Node 20', () => {
+    const support = wasmSupport();
+    expect(support.webAssembly).toBe(true);
+    expect(support.simd).toBe(true);
+    expect(support.path).toBe('simd');
+    expect(support.threads).toBe(1);
+  });
+});
+
+describe('loadModel sources', () => {
+  test('invalid source type is rejected', async () => {
+    await expect(loadModel(42 as unknown as string)).rejects.toThrow(
+      'Invalid model source: expected a path, a URL, a Uint8Array or an ArrayBuffer, but got number.',
+    );
+  });
+
+  test('empty bytes are rejected', async () => {
+    await expect(loadModel(new Uint8Array(0))).rejects.toThrow('Failed to load model model bytes: the file is empty.');
+  });
+
+  test('unknown format lists supported ones', async () => {
+    await expect(loadModel(new TextEncoder().encode('{"format": "layers-model"}'))).rejects.toThrow(
+      /unrecognized file format \(first bytes 7b 22 66 6f .*\)\. Supported formats: TFLite \(\.tflite\)\./,
+    );
+  });
+
+  test('missing file is named', async () => {
+    await expect(loadModel('/nonexistent/model.tflite')).rejects.toThrow('Model file not found: /nonexistent/model.tflite. Check the path.');
+  });
+});
+
+describe.skipIf(!fixturesPresent)('loadModel over HTTP and from bytes', () => {
+  let server: Server;
+  let base: string;
+  let requests = 0;
+  beforeAll(async () => {
+    const bytes = readFileSync(FLOWER_MODEL);
+    server = createServer((request, response) => {
+      requests++;
+      if (request.url === '/models/flowers.tflite') {
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+        response.end(bytes);
+      } else {
+        response.writeHead(404);
+        response.end('not found');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test('same model from path, bytes, URL and file URL', async () => {
+    const input = new Float32Array(224 * 224 * 3).fill(0.5);
+    const fromPath = await loadModel(FLOWER_MODEL);
+    const expected = fromPath.predict(input);
+    const sources = [
+      new Uint8Array(readFileSync(FLOWER_MODEL)),
+      readFileSync(FLOWER_MODEL).buffer.slice(0) as ArrayBuffer,
+      `${base}/models/flowers.tflite`,
+      new URL(`${base}/models/flowers.tflite`),
+      pathToFileURL(FLOWER_MODEL).href,
+    ];
+    for (const source of sources) {
+      const model = await loadModel(source);
+      expect(model.predict(input)).toEqual(expected);
+      expect(model.info.numClasses).toBe(5);
+      model.dispose();
+    }
+    expect(requests).toBeGreaterThanOrEqual(2);
+    fromPath.dispose();
+  });
+
+  test('HTTP error is reported', async () => {
+    await expect(loadModel(`${base}/models/missing.tflite`)).rejects.toThrow(
+      `Failed to download model ${base}/models/missing.tflite: the server answered HTTP 404`,
+    );
+  });
+
+  test('labels option must match the classes', async () => {
+    await expect(loadModel(FLOWER_MODEL, { labels: ['a', 'b'] })).rejects.toThrow(
+      'Invalid labels option: the model has 5 classes, but 2 labels were given.',
+    );
+    const model = await loadModel(FLOWER_MODEL, { labels: ['one', 'two', 'three', 'four', 'five'] });
+    const result = await model.classify({ data: new Uint8Array(8 * 8 * 3).fill(200), width: 8, height: 8, channels: 3 });
+    expect(['one', 'two', 'three', 'four', 'five']).toContain(result.predictions[0].label);
+    model.dispose();
+  });
+});
+
+test.skipIf(fixturesPresent)('fixture loading', () => {
+  console.log(`HTTP and byte loading of the fixture model ${FIXTURES_MISSING}`);
+});
+
+describe('classify', () => {
+  const architecture = efficientNetArchitecture('b0', { numClasses: 4, scaling: { width: 0.25, depth: 0.34, resolution: 32 } });
+  const description = (numClasses = 4) => ({
+    name: 'tiny',
+    format: 'builtin' as const,
+    graph: randomGraph({ ...architecture, numClasses }, 3),
+    labels: numClasses ? ['red', 'green', 'blue', 'gray'] : null,
+    normalization: { mean: [127.5, 127.5, 127.5] as [number, number, number], std: [127.5, 127.5, 127.5] as [number, number, number] },
+    quantized: false,
+  });
+  const pixels = { data: new Uint8Array(50 * 40 * 4).map((_, i) => (i * 37) % 256), width: 50, height: 40, channels: 4 as const };
+
+  test('pixel object gives sorted predictions', async () => {
+    const model = await createModel(description());
+    const result = await model.classify(pixels, { topK: 3 });
+    expect(result.predictions.length).toBe(3);
+    for (let i = 1; i < 3; i++) expect(result.predictions[i - 1].score).toBeGreaterThanOrEqual(result.predictions[i].score);
+    expect(['red', 'green', 'blue', 'gray']).toContain(result.predictions[0].label);
+    expect(result.timings.totalMs).toBeGreaterThanOrEqual(result.timings.inferenceMs);
+    model.dispose();
+  });
+
+  test('classify equals predict on the same tensor', async () => {
+    const model = await createModel(description());
+    const gray = { data: new Uint8Array(32 * 32).fill(255), width: 32, height: 32, channels: 1 as const };
+    const result = await model.classify(gray, { topK: 4 });
+    const scores = model.predict(new Float32Array(32 * 32 * 3).fill(1));
+    for (const prediction of result.predictions) expect(prediction.score).toBeCloseTo(scores[prediction.index], 6);
+    model.dispose();
+  });
+
+  test('score threshold drops low scores', async () => {
+    const model = await createModel(description());
+    const result = await model.classify(pixels, { topK: 4, scoreThreshold: 0.99 });
+    expect(result.predictions.every((p) => p.score >= 0.99)).toBe(true);
+    model.dispose();
+  });
+
+  test('invalid options are rejected', async () => {
+    const model = await createModel(description());
+    await expect(model.classify(pixels, { topK: 0 })).rejects.toThrow('Invalid topK: expected a positive integer, but got 0.');
+    await expect(model.classify(pixels, { scoreThreshold: Number.NaN })).rejects.toThrow('Invalid scoreThreshold');
+    model.dispose();
+  });
+
+  test('feature model cannot classify', async () => {
+    const model = await createModel(description(0));
+    await expect(model.classify(pixels)).rejects.toThrow('tiny has no classifier (it outputs features), so it cannot classify. Use predict().');
+    model.dispose();
+  });
+});

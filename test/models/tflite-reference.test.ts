@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadModel, type Model } from '../../src/index.js';
+import { FIXTURES, FIXTURES_MISSING, fixturesPresent, readInput, readReference, type ReferenceModel } from '../support/fixtures.js';
+
+// Scores of TFLite's top 5 must match ours within this (dequantized, so 0.03 is about 8 output steps).
+const SCORE_TOLERANCE = 0.03;
+// Top-1 must agree wherever TFLite itself is at least this confident.
+const CONFIDENT_SCORE = 0.5;
+// Raw uint8 outputs of two integer runtimes differ by a few steps; the fixture README measured up to
+// 4 (flowers) and 10 (MobileNetV2) between TFLite and Arm NN on these inputs.
+const RAW_TOLERANCE: Record<string, number> = { flower_efficientnet_lite0_int8: 8, 'mobilenet_v2_1.0_224_quant': 16 };
+
+const reference = fixturesPresent ? readReference() : {};
+
+describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture models match TFLite (%s build)', (build) => {
+  for (const [name, expected] of Object.entries(reference) as [string, ReferenceModel][]) {
+    describe(name, () => {
+      let model: Model;
+      beforeAll(async () => {
+        model = await loadModel(path.join(FIXTURES, expected.file), { wasmPath: build });
+      });
+      afterAll(() => model?.dispose());
+
+      test.each(Object.keys(expected.runs))('%s', (input) => {
+        const run = expected.runs[input];
+        const bytes = readInput(run.input);
+        const { mean, std } = model.info.normalization;
+        const tensor = new Float32Array(bytes.length);
+        for (let i = 0; i < bytes.length; i++) tensor[i] = (bytes[i] - mean[i % 3]) / std[i % 3];
+        const scores = model.predict(tensor);
+        expect(scores.length).toBe(expected.runs[input].raw.length);
+        expect(scores.every(Number.isFinite), 'every score is finite').toBe(true);
+
+        let worstScore = 0;
+        for (const top of run.top5) {
+          const difference = Math.abs(scores[top.index] - top.score);
+          worstScore = Math.max(worstScore, difference);
+          expect(difference, `${name} on ${input}: ${top.label} (index ${top.index}) scores ${scores[top.index]}, TFLite ${top.score}`).toBeLessThanOrEqual(SCORE_TOLERANCE);
+        }
+        let best = 0;
+        for (let i = 1; i < scores.length; i++) if (scores[i] > scores[best]) best = i;
+        if (run.top5[0].score >= CONFIDENT_SCORE) {
+          expect(best, `${name} on ${input}: top-1 is index ${best}, TFLite's is ${run.top5[0].index} (${run.top5[0].label})`).toBe(run.top5[0].index);
+        }
+        const { scale, zeroPoint } = expected.outputQuant;
+        let worstRaw = 0;
+        for (let i = 0; i < scores.length; i++) {
+          worstRaw = Math.max(worstRaw, Math.abs(Math.round(scores[i] / scale) + zeroPoint - run.raw[i]));
+        }
+        console.log(
+          `${name} on ${input} (${build}): largest top-5 score difference ${worstScore.toFixed(4)}, ` +
+            `largest raw difference ${worstRaw} steps, top-1 ${model.info.hasLabels ? '' : 'index '}${best}`,
+        );
+        expect(worstRaw, `${name} on ${input}: raw output steps apart from TFLite`).toBeLessThanOrEqual(RAW_TOLERANCE[name]);
+      });
+    });
+  }
+});
+
+test.skipIf(fixturesPresent)('fixture comparison', () => {
+  console.log(`TFLite fixture comparison ${FIXTURES_MISSING}`);
+});
