@@ -78,7 +78,7 @@ export async function readLabels(fileBytes: Uint8Array, labelFile: string, sourc
   const archive = ZipArchive.open(fileBytes, source);
   const entry = archive?.find(labelFile);
   if (archive === null || entry === undefined) {
-    const present = archive === null ? 'the file has no appended zip archive' : `the archive contains [${archive.entries.map((e) => e.name).join(', ')}]`;
+    const present = archive === null ? 'the file has no appended zip archive (is it truncated?)' : `the archive contains [${archive.entries.map((e) => e.name).join(', ')}]`;
     throw new TfliteFormatError(
       `Missing label file in ${source}: the metadata names ${labelFile} as the output labels, but ${present}. ` +
         'Write the metadata again with its associated files.',
