@@ -1,0 +1,262 @@
+// GEMM for 1x1 convolutions and dense layers:
+//   output[M, N] = act((a[M, K] * inputScale[K]) x B[K, N] + bias[N]) + residual[M, N]
+// with B packed by gemm_pack_f32 (see pack.ts for the layout).
+//
+// SIMD micro-kernel: 4 rows x 8 columns in 8 f32x4 accumulators. Each k step
+// loads one 8-float panel row as two vectors, broadcasts 4 values of a, and does
+// 8 multiplies and 8 adds. 8 accumulators, 2 B vectors and the broadcasts fit in
+// the 16 xmm registers of x64, so nothing spills. Rows past the last multiple of
+// 4 use a 1 x 8 kernel. Columns past N are computed on the zero padding of the
+// last panel and never stored.
+//
+// The optional inputScale (the squeeze-excite gate) multiplies column k of a.
+// The kernels apply it to the B row instead, (a * s) x B = a x (diag(s) B),
+// which costs 2 multiplies per k instead of 4.
+//
+// Rows are processed in chunks of about CHUNK_BYTES of a, panels outer within a
+// chunk, so the chunk stays in L2 while each panel is read once per chunk.
+import { activateScalar, activateVector, ACTIVATION_LINEAR } from '../shared/activation';
+import { storeRow8 } from '../shared/lanes';
+import { PANEL_COLUMNS } from './pack';
+
+// NOTE: 128 KiB of a per chunk is an estimate that fits in the L2 of common x64
+// and arm64 cores (256 KiB and up) next to one panel; it was not tuned per CPU.
+const CHUNK_BYTES: i32 = 128 * 1024;
+
+/** Computes a 4 x 8 tile; cols (1..8) of its columns are stored. */
+function gemmTile4x8(
+  a: usize, aRowBytes: usize, k: i32, panel: usize, bias: usize, inputScale: usize,
+  output: usize, outRowBytes: usize, cols: i32, activation: i32, residual: usize,
+): void {
+  let c0lo = f32x4.splat(0);
+  let c0hi = f32x4.splat(0);
+  if (bias != 0) {
+    c0lo = v128.load(bias);
+    c0hi = v128.load(bias, 16);
+  }
+  let c1lo = c0lo;
+  let c1hi = c0hi;
+  let c2lo = c0lo;
+  let c2hi = c0hi;
+  let c3lo = c0lo;
+  let c3hi = c0hi;
+
+  let a0 = a;
+  const a1Offset = aRowBytes;
+  const a2Offset = aRowBytes * 2;
+  const a3Offset = aRowBytes * 3;
+  let b = panel;
+  const end = panel + (<usize>k << 5);
+  if (inputScale == 0) {
+    while (b < end) {
+      const blo = v128.load(b);
+      const bhi = v128.load(b, 16);
+
+      const x0 = v128.load32_splat(a0);
+      c0lo = f32x4.add(c0lo, f32x4.mul(x0, blo));
+      c0hi = f32x4.add(c0hi, f32x4.mul(x0, bhi));
+      const x1 = v128.load32_splat(a0 + a1Offset);
+      c1lo = f32x4.add(c1lo, f32x4.mul(x1, blo));
+      c1hi = f32x4.add(c1hi, f32x4.mul(x1, bhi));
+      const x2 = v128.load32_splat(a0 + a2Offset);
+      c2lo = f32x4.add(c2lo, f32x4.mul(x2, blo));
+      c2hi = f32x4.add(c2hi, f32x4.mul(x2, bhi));
+      const x3 = v128.load32_splat(a0 + a3Offset);
+      c3lo = f32x4.add(c3lo, f32x4.mul(x3, blo));
+      c3hi = f32x4.add(c3hi, f32x4.mul(x3, bhi));
+
+      a0 += 4;
+      b += 32;
+    }
+  } else {
+    let s = inputScale;
+    while (b < end) {
+      const gate = v128.load32_splat(s);
+      const blo = f32x4.mul(v128.load(b), gate);
+      const bhi = f32x4.mul(v128.load(b, 16), gate);
+
+      const x0 = v128.load32_splat(a0);
+      c0lo = f32x4.add(c0lo, f32x4.mul(x0, blo));
+      c0hi = f32x4.add(c0hi, f32x4.mul(x0, bhi));
+      const x1 = v128.load32_splat(a0 + a1Offset);
+      c1lo = f32x4.add(c1lo, f32x4.mul(x1, blo));
+      c1hi = f32x4.add(c1hi, f32x4.mul(x1, bhi));
+      const x2 = v128.load32_splat(a0 + a2Offset);
+      c2lo = f32x4.add(c2lo, f32x4.mul(x2, blo));
+      c2hi = f32x4.add(c2hi, f32x4.mul(x2, bhi));
+      const x3 = v128.load32_splat(a0 + a3Offset);
+      c3lo = f32x4.add(c3lo, f32x4.mul(x3, blo));
+      c3hi = f32x4.add(c3hi, f32x4.mul(x3, bhi));
+
+      a0 += 4;
+      s += 4;
+      b += 32;
+    }
+  }
+
+  if (activation != ACTIVATION_LINEAR) {
+    c0lo = activateVector(c0lo, activation);
+    c0hi = activateVector(c0hi, activation);
+    c1lo = activateVector(c1lo, activation);
+    c1hi = activateVector(c1hi, activation);
+    c2lo = activateVector(c2lo, activation);
+    c2hi = activateVector(c2hi, activation);
+    c3lo = activateVector(c3lo, activation);
+    c3hi = activateVector(c3hi, activation);
+  }
+  if (residual != 0) {
+    // Reads 8 floats per row even when cols < 8: the extra ones are the next row
+    // or at most 28 bytes past the residual buffer, which over-read allows.
+    c0lo = f32x4.add(c0lo, v128.load(residual));
+    c0hi = f32x4.add(c0hi, v128.load(residual, 16));
+    c1lo = f32x4.add(c1lo, v128.load(residual + outRowBytes));
+    c1hi = f32x4.add(c1hi, v128.load(residual + outRowBytes, 16));
+    c2lo = f32x4.add(c2lo, v128.load(residual + outRowBytes * 2));
+    c2hi = f32x4.add(c2hi, v128.load(residual + outRowBytes * 2, 16));
+    c3lo = f32x4.add(c3lo, v128.load(residual + outRowBytes * 3));
+    c3hi = f32x4.add(c3hi, v128.load(residual + outRowBytes * 3, 16));
+  }
+
+  storeRow8(output, c0lo, c0hi, cols);
+  storeRow8(output + outRowBytes, c1lo, c1hi, cols);
+  storeRow8(output + outRowBytes * 2, c2lo, c2hi, cols);
+  storeRow8(output + outRowBytes * 3, c3lo, c3hi, cols);
+}
+
+/** Computes a 1 x 8 tile; cols (1..8) of its columns are stored. */
+function gemmTile1x8(
+  a: usize, k: i32, panel: usize, bias: usize, inputScale: usize,
+  output: usize, cols: i32, activation: i32, residual: usize,
+): void {
+  let lo = f32x4.splat(0);
+  let hi = f32x4.splat(0);
+  if (bias != 0) {
+    lo = v128.load(bias);
+    hi = v128.load(bias, 16);
+  }
+  let b = panel;
+  let x = a;
+  let s = inputScale;
+  const end = panel + (<usize>k << 5);
+  while (b < end) {
+    let value = load<f32>(x);
+    if (s != 0) {
+      value *= load<f32>(s);
+      s += 4;
+    }
+    const broadcast = f32x4.splat(value);
+    lo = f32x4.add(lo, f32x4.mul(broadcast, v128.load(b)));
+    hi = f32x4.add(hi, f32x4.mul(broadcast, v128.load(b, 16)));
+    x += 4;
+    b += 32;
+  }
+  if (activation != ACTIVATION_LINEAR) {
+    lo = activateVector(lo, activation);
+    hi = activateVector(hi, activation);
+  }
+  if (residual != 0) {
+    lo = f32x4.add(lo, v128.load(residual));
+    hi = f32x4.add(hi, v128.load(residual, 16));
+  }
+  storeRow8(output, lo, hi, cols);
+}
+
+/** Scalar build: computes one row of one panel in 8 scalar accumulators. */
+function gemmRowScalar(
+  a: usize, k: i32, panel: usize, bias: usize, inputScale: usize,
+  output: usize, cols: i32, activation: i32, residual: usize,
+): void {
+  let c0: f32 = 0, c1: f32 = 0, c2: f32 = 0, c3: f32 = 0;
+  let c4: f32 = 0, c5: f32 = 0, c6: f32 = 0, c7: f32 = 0;
+  let b = panel;
+  let x = a;
+  let s = inputScale;
+  const end = panel + (<usize>k << 5);
+  while (b < end) {
+    let value = load<f32>(x);
+    if (s != 0) {
+      value *= load<f32>(s);
+      s += 4;
+    }
+    c0 += value * load<f32>(b);
+    c1 += value * load<f32>(b, 4);
+    c2 += value * load<f32>(b, 8);
+    c3 += value * load<f32>(b, 12);
+    c4 += value * load<f32>(b, 16);
+    c5 += value * load<f32>(b, 20);
+    c6 += value * load<f32>(b, 24);
+    c7 += value * load<f32>(b, 28);
+    x += 4;
+    b += 32;
+  }
+  for (let j = 0; j < cols; j++) {
+    let sum: f32;
+    switch (j) {
+      case 0: { sum = c0; break; }
+      case 1: { sum = c1; break; }
+      case 2: { sum = c2; break; }
+      case 3: { sum = c3; break; }
+      case 4: { sum = c4; break; }
+      case 5: { sum = c5; break; }
+      case 6: { sum = c6; break; }
+      default: { sum = c7; break; }
+    }
+    const offset = <usize>j << 2;
+    if (bias != 0) sum += load<f32>(bias + offset);
+    let value = activateScalar(sum, activation);
+    if (residual != 0) value += load<f32>(residual + offset);
+    store<f32>(output + offset, value);
+  }
+}
+
+/**
+ * Computes output[M, N] = act((a[M, K] * inputScale[K]) x B[K, N] + bias[N]) + residual[M, N].
+ * bias, residual and inputScale may be 0 for absent. output must not alias a;
+ * it may alias residual, because each tile reads its residual before storing.
+ */
+export function gemm_f32(
+  a: usize, m: i32, k: i32, packed: usize, n: i32,
+  bias: usize, output: usize, activation: i32, residual: usize, inputScale: usize,
+): void {
+  const aRowBytes = <usize>k << 2;
+  const outRowBytes = <usize>n << 2;
+  const panelBytes = <usize>k * (<usize>PANEL_COLUMNS << 2);
+  const panels = (n + PANEL_COLUMNS - 1) / PANEL_COLUMNS;
+  const chunkRows = max<i32>(4, (CHUNK_BYTES / max<i32>(k * 4, 1)) & ~3);
+
+  for (let rowStart = 0; rowStart < m; rowStart += chunkRows) {
+    const rowEnd = min<i32>(rowStart + chunkRows, m);
+    for (let p = 0; p < panels; p++) {
+      const column = p * PANEL_COLUMNS;
+      const cols = min<i32>(PANEL_COLUMNS, n - column);
+      const columnOffset = <usize>column << 2;
+      const panel = packed + <usize>p * panelBytes;
+      const panelBias = bias != 0 ? bias + columnOffset : 0;
+      let row = rowStart;
+      if (ASC_FEATURE_SIMD) {
+        for (; row + 4 <= rowEnd; row += 4) {
+          const tileOffset = <usize>row * outRowBytes + columnOffset;
+          gemmTile4x8(
+            a + <usize>row * aRowBytes, aRowBytes, k, panel, panelBias, inputScale,
+            output + tileOffset, outRowBytes, cols, activation, residual != 0 ? residual + tileOffset : 0,
+          );
+        }
+        for (; row < rowEnd; row++) {
+          const tileOffset = <usize>row * outRowBytes + columnOffset;
+          gemmTile1x8(
+            a + <usize>row * aRowBytes, k, panel, panelBias, inputScale,
+            output + tileOffset, cols, activation, residual != 0 ? residual + tileOffset : 0,
+          );
+        }
+      } else {
+        for (; row < rowEnd; row++) {
+          const tileOffset = <usize>row * outRowBytes + columnOffset;
+          gemmRowScalar(
+            a + <usize>row * aRowBytes, k, panel, panelBias, inputScale,
+            output + tileOffset, cols, activation, residual != 0 ? residual + tileOffset : 0,
+          );
+        }
+      }
+    }
+  }
+}

