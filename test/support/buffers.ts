@@ -1,0 +1,107 @@
+import { KernelInstance, type WasmPath } from '../../src/wasm/instantiate.js';
+import { OVERREAD_BYTES } from '../../src/wasm/kernels.js';
+
+/** Both kernel builds; every kernel test runs against each. */
+export const BUILDS: readonly WasmPath[] = ['simd', 'scalar'];
+
+/**
+ * Guard pattern written into the OVERREAD_BYTES after every buffer: the bytes of
+ * the quiet NaN 0x7FC0A5A5. A kernel that writes past a buffer changes them, and
+ * a kernel that lets an over-read lane leak into a result produces NaN.
+ */
+const GUARD_BYTES = [0xa5, 0xa5, 0xc0, 0x7f];
+
+/** A float buffer in kernel memory, followed by guard bytes. */
+export interface GuardedBuffer {
+  name: string;
+  pointer: number;
+  count: number;
+  /** The values written at setup, or null for an output. */
+  initial: Float32Array | null;
+}
+
+/**
+ * A kernel instance plus the buffers of one test case. Inputs are written with
+ * their values, outputs pre-filled with NaN, and each is followed by guard bytes.
+ */
+export class Arena {
+  readonly buffers: GuardedBuffer[] = [];
+
+  private constructor(readonly kernels: KernelInstance) {}
+
+  /** Creates a fresh instance of one build, so every case starts from empty memory. */
+  static async create(path: WasmPath): Promise<Arena> {
+    return new Arena(await KernelInstance.create(path));
+  }
+
+  get exports() {
+    return this.kernels.exports;
+  }
+
+  /** Allocates an input buffer holding values. */
+  input(name: string, values: ArrayLike<number>): number {
+    const initial = Float32Array.from(values);
+    const pointer = this.allocate(name, initial.length, initial);
+    this.kernels.writeF32(pointer, initial);
+    return pointer;
+  }
+
+  /** Allocates a buffer that a kernel overwrites in place, holding values at setup. */
+  inPlace(name: string, values: ArrayLike<number>): number {
+    const pointer = this.allocate(name, values.length, null);
+    this.kernels.writeF32(pointer, values);
+    return pointer;
+  }
+
+  /** Allocates an output buffer of count floats, pre-filled with NaN. */
+  output(name: string, count: number): number {
+    const pointer = this.allocate(name, count, null);
+    this.kernels.f32.fill(Number.NaN, pointer >>> 2, (pointer >>> 2) + count);
+    return pointer;
+  }
+
+  /** Copies count floats out of kernel memory. */
+  read(pointer: number, count: number): Float32Array {
+    return this.kernels.readF32(pointer, count);
+  }
+
+  /**
+   * Returns a description of every damaged guard byte and every changed input
+   * value, or an empty list. Input values are compared bit for bit.
+   */
+  damage(): string[] {
+    const problems: string[] = [];
+    const bytes = this.kernels.u8;
+    const words = new Uint32Array(bytes.buffer);
+    for (const buffer of this.buffers) {
+      const end = buffer.pointer + buffer.count * 4;
+      for (let i = 0; i < OVERREAD_BYTES; i++) {
+        const expected = GUARD_BYTES[i % 4];
+        if (bytes[end + i] !== expected) {
+          problems.push(`${buffer.name}: guard byte ${i} after the buffer is 0x${bytes[end + i].toString(16)}, expected 0x${expected.toString(16)}`);
+          break;
+        }
+      }
+      if (buffer.initial) {
+        const initialWords = new Uint32Array(buffer.initial.buffer, buffer.initial.byteOffset, buffer.count);
+        const base = buffer.pointer >>> 2;
+        for (let i = 0; i < buffer.count; i++) {
+          if (words[base + i] !== initialWords[i]) {
+            problems.push(`${buffer.name}: input element ${i} changed from ${buffer.initial[i]} to ${this.kernels.f32[base + i]}`);
+            break;
+          }
+        }
+      }
+    }
+    return problems;
+  }
+
+  private allocate(name: string, count: number, initial: Float32Array | null): number {
+    const pointer = this.kernels.allocF32(count);
+    const bytes = this.kernels.u8;
+    const end = pointer + count * 4;
+    for (let i = 0; i < OVERREAD_BYTES; i++) bytes[end + i] = GUARD_BYTES[i % 4];
+    this.buffers.push({ name, pointer, count, initial });
+    return pointer;
+  }
+}
