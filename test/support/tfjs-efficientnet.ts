@@ -24,8 +24,8 @@ import type {
 
 /**
  * Hard swish, x * relu6(x + 3) / 6. tfjs-layers 4.22 has no such activation,
- * and its 'hardSigmoid' is the clipped 0.2 * x + 0.5 of older Keras, not
- * relu6(x + 3) / 6, so this small layer computes it directly.
+ * and its 'hardSigmoid' is clip(0.2 * x + 0.5, 0, 1), not relu6(x + 3) / 6,
+ * so this small layer computes it directly.
  */
 export class HardSwish extends tf.layers.Layer {
   static className = 'HardSwish';
