@@ -58,6 +58,12 @@ export interface ModelInfo {
   hasLabels: boolean;
   quantized: boolean;
   quantizationGrid: boolean;
+  /**
+   * True when a quantized model runs as an emulated integer pipeline (integer
+   * weights, exact accumulators, TFLite-style requantization); false when it
+   * runs in float, with or without rounding onto the grids.
+   */
+  integerPipeline: boolean;
   normalization: Normalization;
   blocks: number;
   parameters: number;
@@ -138,6 +144,7 @@ export class Model {
       hasLabels: this.labels !== null,
       quantized: this.description.quantized,
       quantizationGrid: this.quantizationGrid,
+      integerPipeline: this.requireExecutor().integerPipeline,
       normalization: this.description.normalization,
       blocks: graph.blocks.length,
       parameters: this.requireExecutor().parameterCount,

@@ -130,6 +130,11 @@ async function classify(files: string[], options: Options): Promise<number> {
   return exitCode;
 }
 
+function quantizedMode(info: { quantizationGrid: boolean; integerPipeline: boolean }): string {
+  if (info.integerPipeline) return 'emulated integer pipeline';
+  return info.quantizationGrid ? 'float with rounding onto the quantization grids' : 'float, quantization grids off';
+}
+
 async function info(options: Options): Promise<number> {
   const model = await openModel(options);
   try {
@@ -145,7 +150,7 @@ async function info(options: Options): Promise<number> {
       ['input', size],
       ['classes', info.numClasses === null ? 'none (feature output)' : String(info.numClasses)],
       ['labels', info.hasLabels ? 'yes' : 'no'],
-      ['quantized', info.quantized ? `yes (quantization grid ${info.quantizationGrid ? 'on' : 'off'})` : 'no'],
+      ['quantized', info.quantized ? `yes (${quantizedMode(info)})` : 'no'],
       ['normalization', `mean [${info.normalization.mean.join(', ')}], std [${info.normalization.std.join(', ')}]`],
       ['blocks', String(info.blocks)],
       ['parameters', info.parameters.toLocaleString('en-US')],

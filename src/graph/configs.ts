@@ -248,20 +248,30 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+export interface RandomGraphOptions {
+  /**
+   * Variance of each kernel in units of 1/fanIn. 1 keeps a linear layer's output
+   * scale; swish and squeeze-excite shrink the signal, so deep swish networks
+   * need about 2 for the output to depend on the input.
+   */
+  gain?: number;
+}
+
 /**
  * Builds a graph with seeded random weights: kernels uniform with variance
- * 1/fanIn (so activations keep their scale through the network) and BatchNorm
- * statistics near identity. For benchmarks and tests, not for predictions.
+ * gain/fanIn and BatchNorm statistics near identity. For benchmarks and tests,
+ * not for predictions.
  */
-export function randomGraph(architecture: Architecture, seed = 1): Graph {
+export function randomGraph(architecture: Architecture, seed = 1, options: RandomGraphOptions = {}): Graph {
   const random = seededRandom(seed);
+  const gain = options.gain ?? 1;
   const uniform = (low: number, high: number) => low + (high - low) * random();
   return buildGraph(architecture, (name, shape, kind) => {
     const count = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(count);
     // Depthwise kernels [k, k, C] have a fan-in of k*k, the others [..., in, out] of all but the last axis.
     const fanIn = name.includes('depthwise') ? shape[0] * shape[1] : count / shape[shape.length - 1];
-    const limit = Math.sqrt(3 / fanIn);
+    const limit = Math.sqrt((3 * gain) / fanIn);
     for (let i = 0; i < count; i++) {
       switch (kind) {
         case 'kernel': values[i] = uniform(-limit, limit); break;

@@ -1,5 +1,6 @@
 import type { KernelInstance } from '../wasm/instantiate.js';
 import { foldBatchNorm, scaleOutputChannels } from './batchnorm.js';
+import { activationBounds, lowerLayer, supportsIntegerPipeline } from './integer.js';
 import { resolveAxis } from './padding.js';
 import { planMemory, type TensorLifetime } from './plan.js';
 import {
@@ -20,6 +21,15 @@ export interface ExecutorOptions {
   outputGrid?: QuantGrid;
 }
 
+/** Requantization after a layer of the integer pipeline (see integer.ts). */
+interface Requantization {
+  /** Pointer to one multiplier per output channel, or one for all. */
+  multipliers: number;
+  perChannel: boolean;
+  low: number;
+  high: number;
+}
+
 /** A pointwise layer with BatchNorm folded and weights packed in wasm memory. */
 interface PackedPointwise {
   name: string;
@@ -29,6 +39,7 @@ interface PackedPointwise {
   packed: number;
   bias: number;
   grid: QuantGrid | null;
+  requantization: Requantization | null;
 }
 
 /** A regular or depthwise convolution with BatchNorm folded, weights in wasm memory. */
@@ -43,6 +54,15 @@ interface PackedConv {
   weight: number;
   bias: number;
   grid: QuantGrid | null;
+  requantization: Requantization | null;
+}
+
+/** A quantized residual ADD: each input's scale over the output's, and the output bounds. */
+interface ResidualRequantization {
+  projectScale: number;
+  inputScale: number;
+  low: number;
+  high: number;
 }
 
 interface PackedBlock {
@@ -52,6 +72,7 @@ interface PackedBlock {
   project: PackedPointwise;
   residual: boolean;
   residualGrid: QuantGrid | null;
+  residualRequantization: ResidualRequantization | null;
 }
 
 /** One kernel call, with the tensors it reads and writes, bound to pointers once planned. */
@@ -89,6 +110,12 @@ export class GraphExecutor {
   private readonly head: PackedPointwise | null;
   private readonly classifier: PackedPointwise | null;
   private readonly arenaMark: number;
+  /** True when the graph runs as an emulated integer pipeline (activations hold q - zeroPoint). */
+  private readonly integer: boolean;
+  private readonly poolRequantization: Requantization | null;
+  private readonly inputRequantization: Requantization | null;
+  /** Pointer to the scale of the last grid, to turn the integer pipeline's output back into real values. */
+  private readonly outputScalePointer: number;
   private prepared: PreparedRun | null = null;
   private arenaCapacity = 0;
 
@@ -97,13 +124,24 @@ export class GraphExecutor {
     this.graph = graph;
     this.options = options;
     validateGraph(graph);
+    this.integer = options.quantizationGrid && supportsIntegerPipeline(graph);
+    // The grid of the tensor that the layer being packed reads, for the integer pipeline.
+    let grid = graph.inputGrid;
+    const advance = (next: QuantGrid | undefined) => {
+      const previous = grid;
+      grid = next;
+      return previous;
+    };
     let parameters = 0;
     const count = (layer: { weight: Float32Array; bias: Float32Array | null; batchNorm?: BatchNorm }) => {
       parameters += layer.weight.length + (layer.bias?.length ?? 0) + (layer.batchNorm ? 4 * layer.batchNorm.gamma.length : 0);
     };
 
+    this.inputRequantization = this.integer
+      ? this.requantization(Float32Array.of(Math.fround(1 / graph.inputGrid!.scale)), activationBounds(graph.inputGrid!, 'linear')!)
+      : null;
     count(graph.stem);
-    this.stem = this.packConv(graph.stem, 'stem', graph.stem.inChannels, graph.stem.outChannels);
+    this.stem = this.packConv(graph.stem, 'stem', graph.stem.inChannels, graph.stem.outChannels, advance(graph.stem.outputGrid));
     this.blocks = graph.blocks.map((block, index) => {
       const name = `block ${index}`;
       if (block.expand) count(block.expand);
@@ -113,24 +151,52 @@ export class GraphExecutor {
         count(block.se.expand);
       }
       count(block.project);
+      const blockGrid = grid;
+      const expand = block.expand ? this.packPointwise(block.expand, `${name} expand`, advance(block.expand.outputGrid)) : null;
+      const depthwise = this.packConv(
+        block.depthwise, `${name} depthwise`, block.depthwise.channels, block.depthwise.channels, advance(block.depthwise.outputGrid),
+      );
+      const se = block.se
+        ? {
+            reduce: this.packPointwise(block.se.reduce, `${name} squeeze-excite reduce`, undefined),
+            expand: this.packPointwise(block.se.expand, `${name} squeeze-excite expand`, undefined),
+          }
+        : null;
+      const project = this.packPointwise(block.project, `${name} project`, advance(block.project.outputGrid));
+      let residualRequantization: ResidualRequantization | null = null;
+      const projectGrid = block.residual ? advance(block.residualGrid) : undefined;
+      if (block.residual && this.integer) {
+        const sum = block.residualGrid!;
+        residualRequantization = {
+          projectScale: Math.fround(projectGrid!.scale / sum.scale),
+          inputScale: Math.fround(blockGrid!.scale / sum.scale),
+          ...activationBounds(sum, 'linear')!,
+        };
+      }
       return {
-        expand: block.expand ? this.packPointwise(block.expand, `${name} expand`) : null,
-        depthwise: this.packConv(block.depthwise, `${name} depthwise`, block.depthwise.channels, block.depthwise.channels),
-        se: block.se
-          ? {
-              reduce: this.packPointwise(block.se.reduce, `${name} squeeze-excite reduce`),
-              expand: this.packPointwise(block.se.expand, `${name} squeeze-excite expand`),
-            }
-          : null,
-        project: this.packPointwise(block.project, `${name} project`),
+        expand,
+        depthwise,
+        se,
+        project,
         residual: block.residual,
         residualGrid: this.grid(block.residualGrid),
+        residualRequantization,
       };
     });
     if (graph.head) count(graph.head);
-    this.head = graph.head ? this.packPointwise(graph.head, 'head') : null;
+    this.head = graph.head ? this.packPointwise(graph.head, 'head', advance(graph.head.outputGrid)) : null;
+    this.poolRequantization = null;
+    if (graph.pool && this.integer) {
+      const poolGrid = graph.pool.outputGrid!;
+      this.poolRequantization = this.requantization(
+        Float32Array.of(Math.fround(advance(poolGrid)!.scale / poolGrid.scale)),
+        activationBounds(poolGrid, 'linear')!,
+      );
+    }
     if (graph.classifier) count(graph.classifier);
-    this.classifier = graph.classifier ? this.packPointwise(graph.classifier, 'classifier') : null;
+    this.classifier = graph.classifier ? this.packPointwise(graph.classifier, 'classifier', advance(graph.classifier.outputGrid)) : null;
+    this.outputScalePointer = kernels.allocF32(1);
+    kernels.writeF32(this.outputScalePointer, [grid?.scale ?? 1]);
     this.parameterCount = parameters;
     this.arenaMark = kernels.mark();
 
@@ -164,8 +230,43 @@ export class GraphExecutor {
     return this.options.quantizationGrid && grid ? grid : null;
   }
 
-  private packPointwise(layer: PointwiseLayer, name: string): PackedPointwise {
-    const { weight, bias } = foldLayer(layer, name, layer.outChannels);
+  /** True when the model runs as an emulated integer pipeline. */
+  get integerPipeline(): boolean {
+    return this.integer;
+  }
+
+  private requantization(multipliers: Float32Array, bounds: { low: number; high: number }): Requantization {
+    const pointer = this.kernels.allocF32(multipliers.length);
+    this.kernels.writeF32(pointer, multipliers);
+    return { multipliers: pointer, perChannel: multipliers.length > 1, low: bounds.low, high: bounds.high };
+  }
+
+  /**
+   * Folds BatchNorm, or in the integer pipeline lowers the layer to integer
+   * weights, and returns what the kernels take.
+   */
+  private prepareWeights(
+    layer: PointwiseLayer | ConvLayer | DepthwiseLayer,
+    name: string,
+    outChannels: number,
+    inputGrid: QuantGrid | undefined,
+  ): { weight: Float32Array; bias: Float32Array; activation: number; requantization: Requantization | null } {
+    if (this.integer) {
+      const lowered = lowerLayer(layer, outChannels, inputGrid);
+      if (!lowered) throw new Error(`Internal error: ${name} cannot run in the integer pipeline.`);
+      return {
+        weight: lowered.weight,
+        bias: lowered.bias,
+        activation: ACTIVATION_CODES.linear,
+        requantization: this.requantization(lowered.multipliers, lowered),
+      };
+    }
+    const { weight, bias } = foldLayer(layer, name, outChannels);
+    return { weight, bias, activation: ACTIVATION_CODES[layer.activation], requantization: null };
+  }
+
+  private packPointwise(layer: PointwiseLayer, name: string, inputGrid: QuantGrid | undefined): PackedPointwise {
+    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, layer.outChannels, inputGrid);
     const kernels = this.kernels;
     const exports = kernels.exports;
     const packedFloats = exports.gemm_packed_size(layer.inChannels, layer.outChannels);
@@ -182,15 +283,22 @@ export class GraphExecutor {
       name,
       inChannels: layer.inChannels,
       outChannels: layer.outChannels,
-      activation: ACTIVATION_CODES[layer.activation],
+      activation,
       packed,
       bias: biasPointer,
       grid: this.grid(layer.outputGrid),
+      requantization,
     };
   }
 
-  private packConv(layer: ConvLayer | DepthwiseLayer, name: string, inChannels: number, outChannels: number): PackedConv {
-    const { weight, bias } = foldLayer(layer, name, outChannels);
+  private packConv(
+    layer: ConvLayer | DepthwiseLayer,
+    name: string,
+    inChannels: number,
+    outChannels: number,
+    inputGrid: QuantGrid | undefined,
+  ): PackedConv {
+    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, outChannels, inputGrid);
     const weightPointer = this.kernels.allocF32(weight.length);
     this.kernels.writeF32(weightPointer, weight);
     const biasPointer = this.kernels.allocF32(outChannels);
@@ -202,10 +310,11 @@ export class GraphExecutor {
       padding: layer.padding,
       inChannels,
       outChannels,
-      activation: ACTIVATION_CODES[layer.activation],
+      activation,
       weight: weightPointer,
       bias: biasPointer,
       grid: this.grid(layer.outputGrid),
+      requantization,
     };
   }
 
@@ -267,6 +376,26 @@ export class GraphExecutor {
         },
       });
     };
+    const requantizeStep = (tensor: string, pixels: number, channels: number, requantization: Requantization) => {
+      steps.push({
+        reads: [tensor],
+        writes: [tensor],
+        bind: (p) => {
+          const data = p(tensor);
+          const { multipliers, low, high } = requantization;
+          const perChannel = requantization.perChannel ? 1 : 0;
+          return () => exports.requantize_f32(data, pixels, channels, multipliers, perChannel, low, high);
+        },
+      });
+    };
+    const layerOutputStep = (
+      layer: { grid: QuantGrid | null; requantization: Requantization | null; outChannels: number },
+      tensor: string,
+      pixels: number,
+    ) => {
+      if (layer.requantization) requantizeStep(tensor, pixels, layer.outChannels, layer.requantization);
+      else gridStep(tensor, pixels * layer.outChannels, layer.grid);
+    };
     const gemmStep = (
       layer: PackedPointwise, input: string, rows: number, output: string,
       extra: { residual?: string; inputScale?: string } = {},
@@ -284,7 +413,7 @@ export class GraphExecutor {
           return () => exports.gemm_f32(a, rows, layer.inChannels, layer.packed, layer.outChannels, layer.bias, out, layer.activation, residual, scale);
         },
       });
-      gridStep(output, rows * layer.outChannels, layer.grid);
+      layerOutputStep(layer, output, rows);
     };
     const convStep = (layer: PackedConv, depthwise: boolean, input: string, inH: number, inW: number, output: string) => {
       const rows = resolveAxis(inH, layer.kernel, layer.stride, layer.padding, 'height');
@@ -308,7 +437,7 @@ export class GraphExecutor {
           );
         },
       });
-      gridStep(output, rows.outSize * cols.outSize * layer.outChannels, layer.grid);
+      layerOutputStep(layer, output, rows.outSize * cols.outSize);
       return { height: rows.outSize, width: cols.outSize };
     };
 
@@ -317,7 +446,8 @@ export class GraphExecutor {
     let w = width;
     let channels = graph.inputChannels;
     declare('input', h * w * channels);
-    gridStep('input', h * w * channels, this.grid(graph.inputGrid));
+    if (this.inputRequantization) requantizeStep('input', h * w, channels, this.inputRequantization);
+    else gridStep('input', h * w * channels, this.grid(graph.inputGrid));
 
     let size = convStep(this.stem, false, 'input', h, w, 'stem');
     let current = 'stem';
@@ -352,7 +482,7 @@ export class GraphExecutor {
         gemmStep(se.expand, `${name}.se.hidden`, 1, `${name}.se.gate`);
         gate = `${name}.se.gate`;
       }
-      const fuseResidual = block.residual && !block.project.grid && !block.residualGrid;
+      const fuseResidual = block.residual && !block.project.grid && !block.residualGrid && !block.residualRequantization;
       gemmStep(block.project, `${name}.depthwise`, pixels, `${name}.project`, {
         residual: fuseResidual ? current : undefined,
         inputScale: gate,
@@ -369,10 +499,14 @@ export class GraphExecutor {
             const a = p(`${name}.project`);
             const b = p(blockInput);
             const out = p(`${name}.sum`);
+            const integer = block.residualRequantization;
+            if (integer) {
+              return () => exports.add_requantize_f32(a, integer.projectScale, b, integer.inputScale, out, count, integer.low, integer.high);
+            }
             return () => exports.add_f32(a, b, out, count);
           },
         });
-        gridStep(`${name}.sum`, count, block.residualGrid);
+        if (!block.residualRequantization) gridStep(`${name}.sum`, count, block.residualGrid);
         output = `${name}.sum`;
       }
       current = output;
@@ -405,7 +539,8 @@ export class GraphExecutor {
             : () => exports.global_max_pool_f32(src, pixels, poolChannels, dst);
         },
       });
-      gridStep('pool', channels, this.grid(pool.outputGrid));
+      if (this.poolRequantization) requantizeStep('pool', 1, channels, this.poolRequantization);
+      else gridStep('pool', channels, this.grid(pool.outputGrid));
       current = 'pool';
       outputShape = [channels];
     }
@@ -413,9 +548,28 @@ export class GraphExecutor {
     if (this.classifier && graph.classifier) {
       const classifier = graph.classifier;
       gemmStep(this.classifier, current, 1, 'logits');
-      gridStep('logits', this.classifier.outChannels, this.grid(classifier.logitsGrid));
+      if (!this.integer) gridStep('logits', this.classifier.outChannels, this.grid(classifier.logitsGrid));
       current = 'logits';
       outputShape = [this.classifier.outChannels];
+    }
+
+    if (this.integer) {
+      // The integer pipeline ends here: scale q - zeroPoint back to real values.
+      const tensor = current;
+      const count = outputShape.reduce((a, b) => a * b, 1);
+      const scale = this.outputScalePointer;
+      steps.push({
+        reads: [tensor],
+        writes: [tensor],
+        bind: (p) => {
+          const data = p(tensor);
+          return () => exports.scale_channels_f32(data, count, 1, scale, data);
+        },
+      });
+    }
+
+    if (this.classifier && graph.classifier) {
+      const classifier = graph.classifier;
       if (classifier.output === 'softmax') {
         const classes = this.classifier.outChannels;
         steps.push({

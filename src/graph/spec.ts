@@ -66,6 +66,8 @@ export interface ConvLayer {
   batchNorm?: BatchNorm;
   /** Grid of the layer output (after the activation), for quantized models. */
   outputGrid?: QuantGrid;
+  /** Scales of integer-quantized weights, one per output channel or one for all. */
+  weightScales?: Float32Array;
 }
 
 /** A depthwise k x k convolution with depth multiplier 1. */
@@ -80,6 +82,8 @@ export interface DepthwiseLayer {
   bias: Float32Array | null;
   batchNorm?: BatchNorm;
   outputGrid?: QuantGrid;
+  /** Scales of integer-quantized weights, one per output channel or one for all. */
+  weightScales?: Float32Array;
 }
 
 /** A 1x1 convolution or a dense layer: out = act(in x weight + bias). */
@@ -92,6 +96,8 @@ export interface PointwiseLayer {
   bias: Float32Array | null;
   batchNorm?: BatchNorm;
   outputGrid?: QuantGrid;
+  /** Scales of integer-quantized weights, one per output channel or one for all. */
+  weightScales?: Float32Array;
 }
 
 /**

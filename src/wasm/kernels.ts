@@ -55,6 +55,13 @@ export interface KernelExports {
   activation_f32(data: number, count: number, activation: number): void;
   /** Rounds count floats in place onto a quantization grid (round half away from zero, then clamp). */
   quantize_grid_f32(data: number, count: number, scale: number, zeroPoint: number, qmin: number, qmax: number): void;
+  /**
+   * Requantizes a [pixels, channels] map of integer accumulators in place:
+   * clamp(nearest(x * multipliers[c]), low, high), ties to even; one multiplier for all when perChannel is 0.
+   */
+  requantize_f32(data: number, pixels: number, channels: number, multipliers: number, perChannel: number, low: number, high: number): void;
+  /** output = clamp(nearest(a * aScale + b * bScale), low, high), count floats (a quantized ADD). */
+  add_requantize_f32(a: number, aScale: number, b: number, bScale: number, output: number, count: number, low: number, high: number): void;
   /** output = a + b, count floats. */
   add_f32(a: number, b: number, output: number, count: number): void;
   /** output[p, c] = input[p, c] * scale[c] over pixels x channels. */

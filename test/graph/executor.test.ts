@@ -24,6 +24,26 @@ function randomInput(count: number, seed: number): Float32Array {
   return Float32Array.from({ length: count }, () => random() * 4 - 2);
 }
 
+/**
+ * An image-like input: per-channel waves of seeded frequency and phase plus a
+ * little noise. Unlike independent noise, two seeds give different pooled
+ * features, so the network output depends on which input it saw.
+ */
+function imageInput(height: number, width: number, seed: number): Float32Array {
+  const random = seededRandom(seed);
+  const waves = [0, 1, 2].map(() => ({ fy: random() * 0.5, fx: random() * 0.5, phase: random() * 6, offset: random() - 0.5 }));
+  const input = new Float32Array(height * width * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const wave = waves[c];
+        input[(y * width + x) * 3 + c] = wave.offset + Math.sin(wave.fy * y + wave.fx * x + wave.phase) + 0.2 * (random() - 0.5);
+      }
+    }
+  }
+  return input;
+}
+
 function expectClose(actual: Float32Array, expected: Float64Array, context: string): number {
   expect(actual.length, `${context}: output length`).toBe(expected.length);
   let worst = 0;
@@ -46,25 +66,27 @@ function cases(): { name: string; graph: Graph; height: number; width: number }[
   const lite = efficientNetArchitecture('lite0', { numClasses: 7, scaling: { width: 0.25, depth: 0.34, resolution: 29 } });
   const features = efficientNetArchitecture('b0', { numClasses: 0, scaling: { width: 0.25, depth: 0.34, resolution: 24 } });
 
-  const maxPool = randomGraph(tiny, 5);
+  // Gain 2 keeps the signal alive through swish and squeeze-excite (see RandomGraphOptions).
+  const options = { gain: 2 };
+  const maxPool = randomGraph(tiny, 5, options);
   maxPool.pool = { type: 'max' };
-  const explicit = randomGraph(lite, 6);
+  const explicit = randomGraph(lite, 6, options);
   explicit.stem.padding = { top: 0, bottom: 2, left: 1, right: 0 };
   explicit.blocks[1].depthwise.padding = { top: 1, bottom: 0, left: 0, right: 1 };
-  const noHead = randomGraph(tiny, 7);
+  const noHead = randomGraph(tiny, 7, options);
   noHead.head = null;
   noHead.classifier = buildGraph(
     { ...tiny, headChannels: noHead.blocks[noHead.blocks.length - 1].outChannels },
     (_name, shape) => randomInput(shape.reduce((a, b) => a * b, 1), 8),
   ).classifier;
-  const featureMap = randomGraph(features, 9);
+  const featureMap = randomGraph(features, 9, options);
   featureMap.pool = null;
   featureMap.classifier = null;
   featureMap.inputHeight = null;
   featureMap.inputWidth = null;
 
-  const tinyB0 = randomGraph(tiny, 1);
-  const tinyLite = randomGraph(lite, 2);
+  const tinyB0 = randomGraph(tiny, 1, options);
+  const tinyLite = randomGraph(lite, 2, options);
   // Logits, not probabilities, so small outputs are compared at full precision.
   for (const graph of [tinyB0, tinyLite, maxPool, explicit, noHead]) graph.classifier!.output = 'logits';
   return [
@@ -80,11 +102,18 @@ function cases(): { name: string; graph: Graph; height: number; width: number }[
 describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
   test.each(cases())('$name matches the f64 reference', async ({ name, graph, height, width }) => {
     const model = await createModel(describeGraph(graph, name), { wasmPath: build });
-    const input = randomInput(height * width * 3, 11);
+    const input = imageInput(height, width, 11);
     const ours = model.predict(input, { height, width });
     const expected = referenceForward(graph, input, height, width, { quantizationGrid: false });
     const worst = expectClose(ours, expected, `${name} (${build})`);
     console.log(`${name} (${build}): largest relative error ${worst.toExponential(2)} over ${expected.length} outputs`);
+    // The comparison only means something if the output depends on the input well above the tolerance.
+    const other = referenceForward(graph, imageInput(height, width, 12), height, width, { quantizationGrid: false });
+    let sensitivity = 0;
+    for (let i = 0; i < expected.length; i++) {
+      sensitivity = Math.max(sensitivity, Math.abs(other[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+    }
+    expect(sensitivity, `${name}: output change between two inputs`).toBeGreaterThan(100 * NETWORK_RELATIVE);
     model.dispose();
   });
 
@@ -138,9 +167,86 @@ describe('quantization grid emulation', () => {
     }
     if (graph.head) graph.head.outputGrid = grid(12);
     if (graph.pool) graph.pool.outputGrid = grid(8);
-    if (graph.classifier) graph.classifier.logitsGrid = grid(16);
+    if (graph.classifier) {
+      // An importer sets both: the classifier's own output grid is the grid of the logits.
+      graph.classifier.logitsGrid = grid(16);
+      graph.classifier.outputGrid = graph.classifier.logitsGrid;
+    }
     return { graph, outputGrid: { scale: 1 / 256, zeroPoint: 0, qmin: 0, qmax: 255 } };
   }
+
+  /** Rounds every weighted layer's weights onto an int8 per-channel grid and records the scales. */
+  function quantizeWeights(graph: Graph): void {
+    const quantize = (layer: { weight: Float32Array; weightScales?: Float32Array }, outChannels: number) => {
+      const scales = new Float32Array(outChannels);
+      for (let i = 0; i < layer.weight.length; i++) {
+        scales[i % outChannels] = Math.max(scales[i % outChannels], Math.abs(layer.weight[i]) / 127);
+      }
+      for (let i = 0; i < layer.weight.length; i++) {
+        layer.weight[i] = Math.round(layer.weight[i] / scales[i % outChannels]) * scales[i % outChannels];
+      }
+      layer.weightScales = scales;
+    };
+    quantize(graph.stem, graph.stem.outChannels);
+    for (const block of graph.blocks) {
+      if (block.expand) quantize(block.expand, block.expand.outChannels);
+      quantize(block.depthwise, block.depthwise.channels);
+      quantize(block.project, block.project.outChannels);
+    }
+    if (graph.head) quantize(graph.head, graph.head.outChannels);
+    if (graph.classifier) quantize(graph.classifier, graph.classifier.outChannels);
+  }
+
+  /** Folds BatchNorm into weight and bias in place, as a TFLite export does. */
+  function foldAll(graph: Graph): void {
+    const fold = (layer: { weight: Float32Array; bias: Float32Array | null; batchNorm?: import('../../src/graph/spec.js').BatchNorm }) => {
+      const bn = layer.batchNorm;
+      if (!bn) return;
+      const channels = bn.gamma.length;
+      const bias = new Float32Array(channels);
+      for (let c = 0; c < channels; c++) {
+        const scale = bn.gamma[c] / Math.sqrt(bn.variance[c] + bn.epsilon);
+        bias[c] = (layer.bias ? layer.bias[c] : 0) * scale + bn.beta[c] - bn.mean[c] * scale;
+        for (let i = c; i < layer.weight.length; i += channels) layer.weight[i] *= scale;
+      }
+      layer.bias = bias;
+      delete layer.batchNorm;
+    };
+    fold(graph.stem);
+    for (const block of graph.blocks) {
+      if (block.expand) fold(block.expand);
+      fold(block.depthwise);
+      fold(block.project);
+    }
+    if (graph.head) fold(graph.head);
+  }
+
+  test.each(BUILDS)('integer pipeline follows the grid reference (%s)', async (build) => {
+    const architecture = efficientNetArchitecture('lite0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 32 } });
+    const graph = randomGraph(architecture, 31);
+    foldAll(graph);
+    quantizeWeights(graph);
+    // Logits, so the comparison is in logit steps rather than amplified by softmax.
+    graph.classifier!.output = 'logits';
+    const { outputGrid } = withGrids(graph);
+    const step = graph.classifier!.logitsGrid!.scale;
+    const description = { ...describeGraph(graph), quantized: true, outputGrid };
+    const model = await createModel(description, { wasmPath: build });
+    expect(model.info.integerPipeline).toBe(true);
+    const input = randomInput(32 * 32 * 3, 32);
+    const ours = model.predict(input);
+    const expected = referenceForward(graph, input, 32, 32, { quantizationGrid: true, outputGrid });
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) {
+      expect(Number.isFinite(ours[i]), `output ${i} is finite`).toBe(true);
+      worst = Math.max(worst, Math.abs(ours[i] - expected[i]) / step);
+    }
+    console.log(`integer pipeline (${build}): largest difference from the f64 grid reference ${worst.toFixed(2)} logit steps`);
+    // The f64 reference rounds exact real values and the pipeline rounds f32 products, so a value
+    // within float error of a rounding boundary may land one step apart and carry that forward.
+    expect(worst).toBeLessThanOrEqual(1.001);
+    model.dispose();
+  });
 
   test.each(BUILDS)('outputs land on the grid (%s)', async (build) => {
     const architecture = efficientNetArchitecture('lite0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 32 } });

@@ -7,9 +7,10 @@ import { FIXTURES, FIXTURES_MISSING, fixturesPresent, readInput, readReference, 
 const SCORE_TOLERANCE = 0.03;
 // Top-1 must agree wherever TFLite itself is at least this confident.
 const CONFIDENT_SCORE = 0.5;
-// Raw uint8 outputs of two integer runtimes differ by a few steps; the fixture README measured up to
-// 4 (flowers) and 10 (MobileNetV2) between TFLite and Arm NN on these inputs.
-const RAW_TOLERANCE: Record<string, number> = { flower_efficientnet_lite0_int8: 8, 'mobilenet_v2_1.0_224_quant': 16 };
+// Raw uint8 outputs, in output quantization steps. Two independent integer runtimes (TFLite and Arm NN)
+// differ by up to 10 steps on these inputs; our emulated integer pipeline requantizes as TFLite's XNNPACK
+// kernels do, so only a rare rounding tie or an accumulator above 2^24 may move a value.
+const RAW_TOLERANCE = 2;
 
 const reference = fixturesPresent ? readReference() : {};
 
@@ -28,6 +29,7 @@ describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture mod
         const { mean, std } = model.info.normalization;
         const tensor = new Float32Array(bytes.length);
         for (let i = 0; i < bytes.length; i++) tensor[i] = (bytes[i] - mean[i % 3]) / std[i % 3];
+        expect(model.info.integerPipeline, 'the integer pipeline is active').toBe(true);
         const scores = model.predict(tensor);
         expect(scores.length).toBe(expected.runs[input].raw.length);
         expect(scores.every(Number.isFinite), 'every score is finite').toBe(true);
@@ -52,7 +54,7 @@ describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture mod
           `${name} on ${input} (${build}): largest top-5 score difference ${worstScore.toFixed(4)}, ` +
             `largest raw difference ${worstRaw} steps, top-1 ${model.info.hasLabels ? '' : 'index '}${best}`,
         );
-        expect(worstRaw, `${name} on ${input}: raw output steps apart from TFLite`).toBeLessThanOrEqual(RAW_TOLERANCE[name]);
+        expect(worstRaw, `${name} on ${input}: raw output steps apart from TFLite`).toBeLessThanOrEqual(RAW_TOLERANCE);
       });
     });
   }

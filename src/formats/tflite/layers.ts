@@ -398,6 +398,7 @@ export function mapConv(cursor: OperatorCursor, current: number, pad: PendingPad
       weight,
       bias,
       ...gridField(context.grid(after, op, 'output')),
+      ...weightScalesField(weights, 0),
     },
     output: after,
   };
@@ -434,7 +435,15 @@ export function mapDepthwise(cursor: OperatorCursor, current: number, pad: Pendi
   const bias = readBias(context, op, channels);
   const { activation, output: after } = readActivation(cursor, op, options.activation, outputId);
   return {
-    layer: { ...geometry, channels, activation, weight, bias, ...gridField(context.grid(after, op, 'output')) },
+    layer: {
+      ...geometry,
+      channels,
+      activation,
+      weight,
+      bias,
+      ...gridField(context.grid(after, op, 'output')),
+      ...weightScalesField(weights, 3),
+    },
     output: after,
   };
 }
@@ -493,9 +502,29 @@ export function mapPointwise(cursor: OperatorCursor, current: number): Mapped<Po
   const bias = readBias(context, op, outChannels);
   const { activation, output: after } = readActivation(cursor, op, fusedCode, outputId);
   return {
-    layer: { inChannels, outChannels, activation, weight, bias, ...gridField(context.grid(after, op, 'output')) },
+    layer: {
+      inChannels,
+      outChannels,
+      activation,
+      weight,
+      bias,
+      ...gridField(context.grid(after, op, 'output')),
+      ...weightScalesField(weights, 0),
+    },
     output: after,
   };
+}
+
+/**
+ * `{ weightScales }` for integer weights quantized per tensor or along the output-channel axis,
+ * so the executor can recover their integer values; nothing for float weights.
+ */
+function weightScalesField(weights: TfliteTensor, outputAxis: number): { weightScales?: Float32Array } {
+  const quantization = weights.quantization;
+  if (weights.type !== TensorType.INT8 && weights.type !== TensorType.UINT8) return {};
+  if (!quantization || quantization.scale.length === 0) return {};
+  if (quantization.scale.length > 1 && quantization.quantizedDimension !== outputAxis) return {};
+  return { weightScales: Float32Array.from(quantization.scale) };
 }
 
 /** True when the operator is a CONV_2D whose weights have a 1x1 kernel. */
