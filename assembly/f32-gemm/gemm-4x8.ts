@@ -13,15 +13,19 @@
 // The kernels apply it to the B row instead, (a * s) x B = a x (diag(s) B),
 // which costs 2 multiplies per k instead of 4.
 //
-// Rows are processed in chunks of about CHUNK_BYTES of a, panels outer within a
-// chunk, so the chunk stays in L2 while each panel is read once per chunk.
+// Loop order: blocks of panels that together take about PANEL_BLOCK_BYTES, then
+// rows, then the panels of the block. A 4-row strip of a stays in L1 while it
+// meets every panel of the block, the block stays in L2 while all rows pass,
+// and when all of B fits in one block (most B0 1x1 layers), the output is
+// written row after row.
 import { activateScalar, activateVector, ACTIVATION_LINEAR } from '../shared/activation';
 import { storeRow8 } from '../shared/lanes';
 import { PANEL_COLUMNS } from './pack';
 
-// NOTE: 128 KiB of a per chunk is an estimate that fits in the L2 of common x64
-// and arm64 cores (256 KiB and up) next to one panel; it was not tuned per CPU.
-const CHUNK_BYTES: i32 = 128 * 1024;
+// NOTE: 128 KiB of packed B per block is an estimate that fits in the L2 of
+// common x64 and arm64 cores (256 KiB and up) next to a few rows of a; it was
+// measured on one AMD EPYC host only.
+const PANEL_BLOCK_BYTES: i32 = 128 * 1024;
 
 /** Computes a 4 x 8 tile; cols (1..8) of its columns are stored. */
 function gemmTile4x8(
@@ -222,39 +226,41 @@ export function gemm_f32(
   const outRowBytes = <usize>n << 2;
   const panelBytes = <usize>k * (<usize>PANEL_COLUMNS << 2);
   const panels = (n + PANEL_COLUMNS - 1) / PANEL_COLUMNS;
-  const chunkRows = max<i32>(4, (CHUNK_BYTES / max<i32>(k * 4, 1)) & ~3);
+  const blockPanels = max<i32>(1, PANEL_BLOCK_BYTES / max<i32>(<i32>panelBytes, 1));
 
-  for (let rowStart = 0; rowStart < m; rowStart += chunkRows) {
-    const rowEnd = min<i32>(rowStart + chunkRows, m);
-    for (let p = 0; p < panels; p++) {
-      const column = p * PANEL_COLUMNS;
-      const cols = min<i32>(PANEL_COLUMNS, n - column);
-      const columnOffset = <usize>column << 2;
-      const panel = packed + <usize>p * panelBytes;
-      const panelBias = bias != 0 ? bias + columnOffset : 0;
-      let row = rowStart;
-      if (ASC_FEATURE_SIMD) {
-        for (; row + 4 <= rowEnd; row += 4) {
-          const tileOffset = <usize>row * outRowBytes + columnOffset;
+  for (let blockStart = 0; blockStart < panels; blockStart += blockPanels) {
+    const blockEnd = min<i32>(blockStart + blockPanels, panels);
+    let row = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; row + 4 <= m; row += 4) {
+        const aRow = a + <usize>row * aRowBytes;
+        const outRow = output + <usize>row * outRowBytes;
+        const residualRow = residual != 0 ? residual + <usize>row * outRowBytes : 0;
+        for (let p = blockStart; p < blockEnd; p++) {
+          const columnOffset = <usize>(p * PANEL_COLUMNS) << 2;
           gemmTile4x8(
-            a + <usize>row * aRowBytes, aRowBytes, k, panel, panelBias, inputScale,
-            output + tileOffset, outRowBytes, cols, activation, residual != 0 ? residual + tileOffset : 0,
+            aRow, aRowBytes, k, packed + <usize>p * panelBytes, bias != 0 ? bias + columnOffset : 0, inputScale,
+            outRow + columnOffset, outRowBytes, min<i32>(PANEL_COLUMNS, n - p * PANEL_COLUMNS), activation,
+            residualRow != 0 ? residualRow + columnOffset : 0,
           );
         }
-        for (; row < rowEnd; row++) {
-          const tileOffset = <usize>row * outRowBytes + columnOffset;
-          gemmTile1x8(
-            a + <usize>row * aRowBytes, k, panel, panelBias, inputScale,
-            output + tileOffset, cols, activation, residual != 0 ? residual + tileOffset : 0,
-          );
-        }
-      } else {
-        for (; row < rowEnd; row++) {
-          const tileOffset = <usize>row * outRowBytes + columnOffset;
-          gemmRowScalar(
-            a + <usize>row * aRowBytes, k, panel, panelBias, inputScale,
-            output + tileOffset, cols, activation, residual != 0 ? residual + tileOffset : 0,
-          );
+      }
+    }
+    // Rows past the last multiple of 4, or every row in the scalar build.
+    for (; row < m; row++) {
+      const aRow = a + <usize>row * aRowBytes;
+      const outRow = output + <usize>row * outRowBytes;
+      const residualRow = residual != 0 ? residual + <usize>row * outRowBytes : 0;
+      for (let p = blockStart; p < blockEnd; p++) {
+        const columnOffset = <usize>(p * PANEL_COLUMNS) << 2;
+        const panel = packed + <usize>p * panelBytes;
+        const panelBias = bias != 0 ? bias + columnOffset : 0;
+        const cols = min<i32>(PANEL_COLUMNS, n - p * PANEL_COLUMNS);
+        const panelResidual = residualRow != 0 ? residualRow + columnOffset : 0;
+        if (ASC_FEATURE_SIMD) {
+          gemmTile1x8(aRow, k, panel, panelBias, inputScale, outRow + columnOffset, cols, activation, panelResidual);
+        } else {
+          gemmRowScalar(aRow, k, panel, panelBias, inputScale, outRow + columnOffset, cols, activation, panelResidual);
         }
       }
     }
