@@ -9,8 +9,8 @@ export interface LoadModelOptions {
   /** Kernel build: 'auto' (SIMD when the runtime supports it), 'simd' or 'scalar'. */
   wasmPath?: WasmPath | 'auto';
   /**
-   * For quantized models, round every activation onto its tensor's quantization
-   * grid after each op, so outputs follow TFLite's integer pipeline. Default true.
+   * For quantized models, emulate the integer pipeline so outputs follow TFLite's
+   * (false runs them in plain float). Default true.
    */
   quantizationGrid?: boolean;
   /** Labels to use in place of those in the file, one per output class. */
@@ -59,9 +59,9 @@ export interface ModelInfo {
   quantized: boolean;
   quantizationGrid: boolean;
   /**
-   * True when a quantized model runs as an emulated integer pipeline (integer
-   * weights, exact accumulators, TFLite-style requantization); false when it
-   * runs in float, with or without rounding onto the grids.
+   * True when a quantized model runs as an emulated integer pipeline, with
+   * integer weights, exact accumulators and TFLite-style requantization.
+   * False when it runs in float, with or without rounding onto the grids.
    */
   integerPipeline: boolean;
   normalization: Normalization;
@@ -128,7 +128,7 @@ export class Model {
     this.quantizationGrid = quantizationGrid;
   }
 
-  /** What the model is and how it runs. */
+  /** Description of the model and of the kernel build that runs it. */
   get info(): ModelInfo {
     const { graph } = this.description;
     const kernels = this.requireKernels();

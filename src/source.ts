@@ -1,4 +1,4 @@
-/** Where a model comes from: a file path (Node), a URL, or the file's bytes. */
+/** A model's origin: a file path (Node), a URL, or the file's bytes. */
 export type ModelSource = string | URL | Uint8Array | ArrayBuffer;
 
 /** The bytes of a model file and a name for messages. */
@@ -57,7 +57,7 @@ async function fetchBytes(url: URL): Promise<LoadedBytes> {
     throw new Error(`Failed to download model ${name}: ${(error as Error).message}. Check the URL and the network.`);
   }
   if (!response.ok) {
-    throw new Error(`Failed to download model ${name}: the server answered HTTP ${response.status} ${response.statusText}.`);
+    throw new Error(`Failed to download model ${name}: the server returned HTTP ${response.status} ${response.statusText}.`);
   }
   return { bytes: new Uint8Array(await response.arrayBuffer()), name };
 }

@@ -251,8 +251,8 @@ export function seededRandom(seed: number): () => number {
 export interface RandomGraphOptions {
   /**
    * Variance of each kernel in units of 1/fanIn. 1 keeps a linear layer's output
-   * scale; swish and squeeze-excite shrink the signal, so deep swish networks
-   * need about 2 for the output to depend on the input.
+   * scale. Swish and squeeze-excite shrink the signal, so deep swish networks
+   * need about 2 before their output depends on the input.
    */
   gain?: number;
 }

@@ -15,7 +15,10 @@ import {
 } from './spec.js';
 
 export interface ExecutorOptions {
-  /** Round activations onto the quantization grids the graph carries (quantized models). */
+  /**
+   * For quantized models, follow the integer pipeline (or, when the weights are
+   * not integer, round activations onto the grids the graph carries).
+   */
   quantizationGrid: boolean;
   /** Grid of the final output, applied after softmax when quantizationGrid is on. */
   outputGrid?: QuantGrid;
@@ -95,10 +98,10 @@ interface PreparedRun {
 }
 
 /**
- * Runs a Graph on the wasm kernels: folds BatchNorm and packs weights once,
- * then for each input size plans the activation memory (tensors with disjoint
- * lifetimes share bytes) and binds every kernel call to fixed pointers, so a
- * steady-state run allocates nothing in wasm memory.
+ * Runs a Graph on the wasm kernels. Weights are folded and packed once. For
+ * each input size, a memory plan lets tensors with disjoint lifetimes share
+ * bytes, and every kernel call is bound to fixed pointers, so a steady-state
+ * run allocates nothing in wasm memory.
  */
 export class GraphExecutor {
   readonly parameterCount: number;

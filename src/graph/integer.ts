@@ -1,10 +1,10 @@
 import type { Activation, ConvLayer, DepthwiseLayer, Graph, PointwiseLayer, QuantGrid } from './spec.js';
 
 /**
- * A layer of an integer-quantized model lowered so that f32 arithmetic
- * reproduces the integer pipeline: activations hold q - zeroPoint, weights hold
- * their integer values, the accumulator is exact while its partial sums stay
- * below 2^24, and requantization multiplies by inputScale * weightScale /
+ * A layer of an integer-quantized model, lowered so that f32 arithmetic
+ * reproduces the integer pipeline. Activations hold q - zeroPoint and weights
+ * hold their integer values, so the accumulator is exact while its partial sums
+ * stay below 2^24. Requantization then multiplies by inputScale * weightScale /
  * outputScale, rounds and clamps, as an fp32-requantizing runtime does.
  */
 export interface IntegerLayer {

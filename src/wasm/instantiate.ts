@@ -2,10 +2,10 @@ import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
 import { hasWasmSimd, hasWebAssembly } from './features.js';
 import { OVERREAD_BYTES, type KernelExports } from './kernels.js';
 
-/** Which build of the kernels runs. */
+/** Kernel build: 128-bit SIMD or scalar. */
 export type WasmPath = 'simd' | 'scalar';
 
-/** What the runtime supports and which build it picks by default. */
+/** Runtime support for wasm features, and the kernel build picked by default. */
 export interface WasmSupport {
   webAssembly: boolean;
   simd: boolean;
@@ -17,7 +17,7 @@ export interface WasmSupport {
 const PAGE_BYTES = 65536;
 const ALIGN_BYTES = 16;
 
-/** Reports the runtime's wasm support and the kernel build chosen by default. Never throws. */
+/** Reports the runtime's wasm support and the kernel build chosen by default. The probes catch every error. */
 export function wasmSupport(): WasmSupport {
   const simd = hasWasmSimd();
   return { webAssembly: hasWebAssembly(), simd, path: simd ? 'simd' : 'scalar', threads: 1 };

@@ -56,8 +56,9 @@ export interface KernelExports {
   /** Rounds count floats in place onto a quantization grid (round half away from zero, then clamp). */
   quantize_grid_f32(data: number, count: number, scale: number, zeroPoint: number, qmin: number, qmax: number): void;
   /**
-   * Requantizes a [pixels, channels] map of integer accumulators in place:
-   * clamp(nearest(x * multipliers[c]), low, high), ties to even; one multiplier for all when perChannel is 0.
+   * Requantizes a [pixels, channels] map of integer accumulators in place to
+   * clamp(nearest(x * multipliers[c]), low, high), rounding ties to even.
+   * With perChannel 0, multipliers holds one value for all channels.
    */
   requantize_f32(data: number, pixels: number, channels: number, multipliers: number, perChannel: number, low: number, high: number): void;
   /** output = clamp(nearest(a * aScale + b * bScale), low, high), count floats (a quantized ADD). */

@@ -82,7 +82,7 @@ describe.skipIf(!fixturesPresent)('loadModel over HTTP and from bytes', () => {
 
   test('HTTP error is reported', async () => {
     await expect(loadModel(`${base}/models/missing.tflite`)).rejects.toThrow(
-      `Failed to download model ${base}/models/missing.tflite: the server answered HTTP 404`,
+      `Failed to download model ${base}/models/missing.tflite: the server returned HTTP 404`,
     );
   });
 
