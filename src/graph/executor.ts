@@ -1,6 +1,6 @@
 import type { KernelInstance } from '../wasm/instantiate.js';
 import { foldBatchNorm, scaleOutputChannels } from './batchnorm.js';
-import { activationBounds, lowerLayer, supportsIntegerPipeline } from './integer.js';
+import { activationBounds, lowerGraph, type LoweredGraph } from './integer.js';
 import { resolveAxis } from './padding.js';
 import { planMemory, type TensorLifetime } from './plan.js';
 import {
@@ -115,6 +115,8 @@ export class GraphExecutor {
   private readonly arenaMark: number;
   /** True when the graph runs as an emulated integer pipeline (activations hold q - zeroPoint). */
   private readonly integer: boolean;
+  /** Integer weights of every layer when the graph runs as an integer pipeline. */
+  private readonly lowered: LoweredGraph | null;
   private readonly poolRequantization: Requantization | null;
   private readonly inputRequantization: Requantization | null;
   /** Pointer to the scale of the last grid, to turn the integer pipeline's output back into real values. */
@@ -127,8 +129,9 @@ export class GraphExecutor {
     this.graph = graph;
     this.options = options;
     validateGraph(graph);
-    this.integer = options.quantizationGrid && supportsIntegerPipeline(graph);
-    // The grid of the tensor that the layer being packed reads, for the integer pipeline.
+    this.lowered = options.quantizationGrid ? lowerGraph(graph) : null;
+    this.integer = this.lowered !== null;
+    // The grid of the tensor that the layer being packed reads, for the residual, pool and output scales.
     let grid = graph.inputGrid;
     const advance = (next: QuantGrid | undefined) => {
       const previous = grid;
@@ -144,7 +147,8 @@ export class GraphExecutor {
       ? this.requantization(Float32Array.of(Math.fround(1 / graph.inputGrid!.scale)), activationBounds(graph.inputGrid!, 'linear')!)
       : null;
     count(graph.stem);
-    this.stem = this.packConv(graph.stem, 'stem', graph.stem.inChannels, graph.stem.outChannels, advance(graph.stem.outputGrid));
+    this.stem = this.packConv(graph.stem, 'stem', graph.stem.inChannels, graph.stem.outChannels);
+    advance(graph.stem.outputGrid);
     this.blocks = graph.blocks.map((block, index) => {
       const name = `block ${index}`;
       if (block.expand) count(block.expand);
@@ -155,17 +159,16 @@ export class GraphExecutor {
       }
       count(block.project);
       const blockGrid = grid;
-      const expand = block.expand ? this.packPointwise(block.expand, `${name} expand`, advance(block.expand.outputGrid)) : null;
-      const depthwise = this.packConv(
-        block.depthwise, `${name} depthwise`, block.depthwise.channels, block.depthwise.channels, advance(block.depthwise.outputGrid),
-      );
+      const expand = block.expand ? this.packPointwise(block.expand, `${name} expand`) : null;
+      const depthwise = this.packConv(block.depthwise, `${name} depthwise`, block.depthwise.channels, block.depthwise.channels);
       const se = block.se
         ? {
-            reduce: this.packPointwise(block.se.reduce, `${name} squeeze-excite reduce`, undefined),
-            expand: this.packPointwise(block.se.expand, `${name} squeeze-excite expand`, undefined),
+            reduce: this.packPointwise(block.se.reduce, `${name} squeeze-excite reduce`),
+            expand: this.packPointwise(block.se.expand, `${name} squeeze-excite expand`),
           }
         : null;
-      const project = this.packPointwise(block.project, `${name} project`, advance(block.project.outputGrid));
+      const project = this.packPointwise(block.project, `${name} project`);
+      advance(block.project.outputGrid);
       let residualRequantization: ResidualRequantization | null = null;
       const projectGrid = block.residual ? advance(block.residualGrid) : undefined;
       if (block.residual && this.integer) {
@@ -187,7 +190,8 @@ export class GraphExecutor {
       };
     });
     if (graph.head) count(graph.head);
-    this.head = graph.head ? this.packPointwise(graph.head, 'head', advance(graph.head.outputGrid)) : null;
+    this.head = graph.head ? this.packPointwise(graph.head, 'head') : null;
+    if (graph.head) advance(graph.head.outputGrid);
     this.poolRequantization = null;
     if (graph.pool && this.integer) {
       const poolGrid = graph.pool.outputGrid!;
@@ -197,7 +201,8 @@ export class GraphExecutor {
       );
     }
     if (graph.classifier) count(graph.classifier);
-    this.classifier = graph.classifier ? this.packPointwise(graph.classifier, 'classifier', advance(graph.classifier.outputGrid)) : null;
+    this.classifier = graph.classifier ? this.packPointwise(graph.classifier, 'classifier') : null;
+    if (graph.classifier) advance(graph.classifier.outputGrid);
     this.outputScalePointer = kernels.allocF32(1);
     kernels.writeF32(this.outputScalePointer, [grid?.scale ?? 1]);
     this.parameterCount = parameters;
@@ -252,10 +257,9 @@ export class GraphExecutor {
     layer: PointwiseLayer | ConvLayer | DepthwiseLayer,
     name: string,
     outChannels: number,
-    inputGrid: QuantGrid | undefined,
   ): { weight: Float32Array; bias: Float32Array; activation: number; requantization: Requantization | null } {
-    if (this.integer) {
-      const lowered = lowerLayer(layer, outChannels, inputGrid);
+    if (this.lowered) {
+      const lowered = this.lowered.get(layer);
       if (!lowered) throw new Error(`Internal error: ${name} cannot run in the integer pipeline.`);
       return {
         weight: lowered.weight,
@@ -268,8 +272,8 @@ export class GraphExecutor {
     return { weight, bias, activation: ACTIVATION_CODES[layer.activation], requantization: null };
   }
 
-  private packPointwise(layer: PointwiseLayer, name: string, inputGrid: QuantGrid | undefined): PackedPointwise {
-    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, layer.outChannels, inputGrid);
+  private packPointwise(layer: PointwiseLayer, name: string): PackedPointwise {
+    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, layer.outChannels);
     const kernels = this.kernels;
     const exports = kernels.exports;
     const packedFloats = exports.gemm_packed_size(layer.inChannels, layer.outChannels);
@@ -299,9 +303,8 @@ export class GraphExecutor {
     name: string,
     inChannels: number,
     outChannels: number,
-    inputGrid: QuantGrid | undefined,
   ): PackedConv {
-    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, outChannels, inputGrid);
+    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, outChannels);
     const weightPointer = this.kernels.allocF32(weight.length);
     this.kernels.writeF32(weightPointer, weight);
     const biasPointer = this.kernels.allocF32(outChannels);

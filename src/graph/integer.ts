@@ -62,12 +62,17 @@ export function lowerLayer(layer: WeightedLayer, outChannels: number, inputGrid:
   if (!bounds) return null;
 
   const scaleOf = (channel: number) => scales[scales.length === 1 ? 0 : channel];
-  const weight = new Float32Array(layer.weight.length);
-  for (let i = 0; i < weight.length; i++) {
-    const value = layer.weight[i] / scaleOf(i % outChannels);
-    const rounded = Math.round(value);
-    if (!(Math.abs(value - rounded) <= INTEGER_SLACK)) return null;
-    weight[i] = rounded;
+  const source = layer.weight;
+  const weight = new Float32Array(source.length);
+  // The output channel is the last axis of every weight layout, so channel c is every outChannels-th value.
+  for (let c = 0; c < outChannels; c++) {
+    const scale = scaleOf(c);
+    for (let i = c; i < source.length; i += outChannels) {
+      const value = source[i] / scale;
+      const rounded = Math.round(value);
+      if (!(Math.abs(value - rounded) <= INTEGER_SLACK)) return null;
+      weight[i] = rounded;
+    }
   }
   const bias = new Float32Array(outChannels);
   const multipliers = new Float32Array(outChannels);
@@ -84,36 +89,47 @@ export function lowerLayer(layer: WeightedLayer, outChannels: number, inputGrid:
   return { weight, bias, multipliers, ...bounds };
 }
 
+/** The lowered form of every weighted layer of a graph, keyed by the layer. */
+export type LoweredGraph = Map<WeightedLayer, IntegerLayer>;
+
 /**
- * Returns true when every layer of the graph can run as an integer pipeline:
- * every tensor has a grid, every weighted layer lowers, and there is no
- * squeeze-excite (integer models in the supported formats carry none).
+ * Lowers every weighted layer of the graph, or returns null unless the whole
+ * graph can run as an integer pipeline: every tensor has a grid, every weighted
+ * layer lowers, and there is no squeeze-excite (integer models in the supported
+ * formats carry none).
  */
-export function supportsIntegerPipeline(graph: Graph): boolean {
+export function lowerGraph(graph: Graph): LoweredGraph | null {
   let grid = graph.inputGrid;
-  if (!grid) return false;
+  if (!grid) return null;
+  const lowered: LoweredGraph = new Map();
   const lower = (layer: WeightedLayer, outChannels: number) => {
-    const ok = lowerLayer(layer, outChannels, grid) !== null;
+    const result = lowerLayer(layer, outChannels, grid);
     grid = layer.outputGrid;
-    return ok;
+    if (result) lowered.set(layer, result);
+    return result !== null;
   };
-  if (!lower(graph.stem, graph.stem.outChannels)) return false;
+  if (!lower(graph.stem, graph.stem.outChannels)) return null;
   for (const block of graph.blocks) {
     const blockGrid = grid;
-    if (block.se) return false;
-    if (block.expand && !lower(block.expand, block.expand.outChannels)) return false;
-    if (!lower(block.depthwise, block.depthwise.channels)) return false;
-    if (!lower(block.project, block.project.outChannels)) return false;
+    if (block.se) return null;
+    if (block.expand && !lower(block.expand, block.expand.outChannels)) return null;
+    if (!lower(block.depthwise, block.depthwise.channels)) return null;
+    if (!lower(block.project, block.project.outChannels)) return null;
     if (block.residual) {
-      if (!block.residualGrid || !blockGrid) return false;
+      if (!block.residualGrid || !blockGrid) return null;
       grid = block.residualGrid;
     }
   }
-  if (graph.head && !lower(graph.head, graph.head.outChannels)) return false;
+  if (graph.head && !lower(graph.head, graph.head.outChannels)) return null;
   if (graph.pool) {
-    if (graph.pool.type !== 'avg' || !graph.pool.outputGrid) return false;
+    if (graph.pool.type !== 'avg' || !graph.pool.outputGrid) return null;
     grid = graph.pool.outputGrid;
   }
-  if (graph.classifier && !lower(graph.classifier, graph.classifier.outChannels)) return false;
-  return true;
+  if (graph.classifier && !lower(graph.classifier, graph.classifier.outChannels)) return null;
+  return lowered;
+}
+
+/** Returns true when the whole graph can run as an integer pipeline (see lowerGraph). */
+export function supportsIntegerPipeline(graph: Graph): boolean {
+  return lowerGraph(graph) !== null;
 }
