@@ -10,11 +10,13 @@
 // checks: 3x3 and 5x5 windows take an unrolled path (any stride), and other
 // sizes take dwconvPixel with the full window.
 //
-// SIMD: vectorized over channels, 16 per block in four independent accumulators,
-// then blocks of 4 whose last one stores only the valid lanes. A block of 4 at
-// the channel tail reads up to 12 bytes past the input or weight row, which the
+// SIMD: vectorized over channels. The unrolled paths take 4 channels at a time
+// across a whole row segment, and dwconvPixel takes 16 channels per block in four
+// independent accumulators, then blocks of 4. The last block of 4 stores only the
+// valid lanes, and reads up to 12 bytes past the input or weight row, which the
 // over-read contract allows.
 import { activateScalar, activateVector } from '../shared/activation';
+import { activation_f32 } from '../f32-vunary/activation';
 import { storeLanes } from '../shared/lanes';
 
 /**
@@ -110,146 +112,103 @@ function dwconvPixel(
  * Computes count output pixels of one row whose 3x3 windows lie inside the
  * image. first is the input pixel under tap (0, 0) of the first output pixel;
  * strideBytes is the step between consecutive windows.
+ *
+ * Channel blocks are the outer loop, so the block's 9 weight vectors stay in
+ * registers while the row is swept: 9 weights, the accumulator and the input
+ * temporaries fit in the 16 xmm registers of x64.
  */
 function dwconvRow3x3(
   first: usize, count: i32, strideBytes: usize, inRowBytes: usize,
   weight: usize, channels: i32, bias: usize, target: usize, activation: i32,
 ): void {
   const tapBytes = <usize>channels << 2;
-  const weightRowBytes = <usize>3 * tapBytes;
-  for (let i = 0; i < count; i++) {
-    const window = first + <usize>i * strideBytes;
-    const out = target + <usize>i * tapBytes;
-    let c = 0;
-    for (; c + 16 <= channels; c += 16) {
-      const channelOffset = <usize>c << 2;
-      let acc0 = f32x4.splat(0);
-      let acc1 = f32x4.splat(0);
-      let acc2 = f32x4.splat(0);
-      let acc3 = f32x4.splat(0);
-      if (bias != 0) {
-        acc0 = v128.load(bias + channelOffset);
-        acc1 = v128.load(bias + channelOffset, 16);
-        acc2 = v128.load(bias + channelOffset, 32);
-        acc3 = v128.load(bias + channelOffset, 48);
-      }
-      let row = window + channelOffset;
-      let taps = weight + channelOffset;
-      for (let ky = 0; ky < 3; ky++) {
-        const x0 = row;
-        const w0 = taps;
-        const x1 = row + tapBytes;
-        const w1 = taps + tapBytes;
-        const x2 = row + 2 * tapBytes;
-        const w2 = taps + 2 * tapBytes;
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x0), v128.load(w0)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x0, 16), v128.load(w0, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x0, 32), v128.load(w0, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x0, 48), v128.load(w0, 48)));
+  const twoTaps = tapBytes * 2;
+  const twoRows = inRowBytes * 2;
+  for (let c = 0; c < channels; c += 4) {
+    const channelOffset = <usize>c << 2;
+    const w = weight + channelOffset;
+    const w00 = v128.load(w);
+    const w01 = v128.load(w + tapBytes);
+    const w02 = v128.load(w + twoTaps);
+    const w10 = v128.load(w + tapBytes * 3);
+    const w11 = v128.load(w + tapBytes * 4);
+    const w12 = v128.load(w + tapBytes * 5);
+    const w20 = v128.load(w + tapBytes * 6);
+    const w21 = v128.load(w + tapBytes * 7);
+    const w22 = v128.load(w + tapBytes * 8);
+    const initial = bias != 0 ? v128.load(bias + channelOffset) : f32x4.splat(0);
+    const lanes = channels - c;
 
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x1), v128.load(w1)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x1, 16), v128.load(w1, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x1, 32), v128.load(w1, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x1, 48), v128.load(w1, 48)));
+    let window = first + channelOffset;
+    let out = target + channelOffset;
+    for (let i = 0; i < count; i++) {
+      const row1 = window + inRowBytes;
+      const row2 = window + twoRows;
+      let acc = f32x4.add(initial, f32x4.mul(v128.load(window), w00));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(window + tapBytes), w01));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(window + twoTaps), w02));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(row1), w10));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(row1 + tapBytes), w11));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(row1 + twoTaps), w12));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(row2), w20));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(row2 + tapBytes), w21));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(row2 + twoTaps), w22));
 
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x2), v128.load(w2)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x2, 16), v128.load(w2, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x2, 32), v128.load(w2, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x2, 48), v128.load(w2, 48)));
-
-        row += inRowBytes;
-        taps += weightRowBytes;
-      }
-      const result = out + channelOffset;
-      v128.store(result, activateVector(acc0, activation));
-      v128.store(result, activateVector(acc1, activation), 16);
-      v128.store(result, activateVector(acc2, activation), 32);
-      v128.store(result, activateVector(acc3, activation), 48);
-    }
-    if (c < channels) {
-      dwconvPixel(window, weight, 3, 3, inRowBytes, weightRowBytes, channels, c, bias, out, activation);
+      if (lanes >= 4) v128.store(out, acc);
+      else storeLanes(out, acc, lanes);
+      window += strideBytes;
+      out += tapBytes;
     }
   }
+  // The row segment is contiguous in the output, so one pass applies the activation
+  // with independent vectors in flight, which runs faster than one call per vector.
+  activation_f32(target, count * channels, activation);
 }
 
 /**
  * Computes count output pixels of one row whose 5x5 windows lie inside the
- * image. first is the input pixel under tap (0, 0) of the first output pixel;
- * strideBytes is the step between consecutive windows.
+ * image, with the same arguments as dwconvRow3x3. The 25 weight vectors do not
+ * fit in registers, so each row of 5 taps reloads its weights from L1.
  */
 function dwconvRow5x5(
   first: usize, count: i32, strideBytes: usize, inRowBytes: usize,
   weight: usize, channels: i32, bias: usize, target: usize, activation: i32,
 ): void {
   const tapBytes = <usize>channels << 2;
-  const weightRowBytes = <usize>5 * tapBytes;
-  for (let i = 0; i < count; i++) {
-    const window = first + <usize>i * strideBytes;
-    const out = target + <usize>i * tapBytes;
-    let c = 0;
-    for (; c + 16 <= channels; c += 16) {
-      const channelOffset = <usize>c << 2;
-      let acc0 = f32x4.splat(0);
-      let acc1 = f32x4.splat(0);
-      let acc2 = f32x4.splat(0);
-      let acc3 = f32x4.splat(0);
-      if (bias != 0) {
-        acc0 = v128.load(bias + channelOffset);
-        acc1 = v128.load(bias + channelOffset, 16);
-        acc2 = v128.load(bias + channelOffset, 32);
-        acc3 = v128.load(bias + channelOffset, 48);
-      }
-      let row = window + channelOffset;
-      let taps = weight + channelOffset;
+  const twoTaps = tapBytes * 2;
+  const threeTaps = tapBytes * 3;
+  const fourTaps = tapBytes * 4;
+  const weightRowBytes = tapBytes * 5;
+  for (let c = 0; c < channels; c += 4) {
+    const channelOffset = <usize>c << 2;
+    const initial = bias != 0 ? v128.load(bias + channelOffset) : f32x4.splat(0);
+    const lanes = channels - c;
+
+    let window = first + channelOffset;
+    let out = target + channelOffset;
+    for (let i = 0; i < count; i++) {
+      let acc = initial;
+      let row = window;
+      let w = weight + channelOffset;
       for (let ky = 0; ky < 5; ky++) {
-        const x0 = row;
-        const w0 = taps;
-        const x1 = row + tapBytes;
-        const w1 = taps + tapBytes;
-        const x2 = row + 2 * tapBytes;
-        const w2 = taps + 2 * tapBytes;
-        const x3 = row + 3 * tapBytes;
-        const w3 = taps + 3 * tapBytes;
-        const x4 = row + 4 * tapBytes;
-        const w4 = taps + 4 * tapBytes;
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x0), v128.load(w0)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x0, 16), v128.load(w0, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x0, 32), v128.load(w0, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x0, 48), v128.load(w0, 48)));
-
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x1), v128.load(w1)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x1, 16), v128.load(w1, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x1, 32), v128.load(w1, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x1, 48), v128.load(w1, 48)));
-
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x2), v128.load(w2)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x2, 16), v128.load(w2, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x2, 32), v128.load(w2, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x2, 48), v128.load(w2, 48)));
-
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x3), v128.load(w3)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x3, 16), v128.load(w3, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x3, 32), v128.load(w3, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x3, 48), v128.load(w3, 48)));
-
-        acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x4), v128.load(w4)));
-        acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x4, 16), v128.load(w4, 16)));
-        acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x4, 32), v128.load(w4, 32)));
-        acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x4, 48), v128.load(w4, 48)));
-
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row), v128.load(w)));
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row + tapBytes), v128.load(w + tapBytes)));
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row + twoTaps), v128.load(w + twoTaps)));
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row + threeTaps), v128.load(w + threeTaps)));
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row + fourTaps), v128.load(w + fourTaps)));
         row += inRowBytes;
-        taps += weightRowBytes;
+        w += weightRowBytes;
       }
-      const result = out + channelOffset;
-      v128.store(result, activateVector(acc0, activation));
-      v128.store(result, activateVector(acc1, activation), 16);
-      v128.store(result, activateVector(acc2, activation), 32);
-      v128.store(result, activateVector(acc3, activation), 48);
-    }
-    if (c < channels) {
-      dwconvPixel(window, weight, 5, 5, inRowBytes, weightRowBytes, channels, c, bias, out, activation);
+
+      if (lanes >= 4) v128.store(out, acc);
+      else storeLanes(out, acc, lanes);
+      window += strideBytes;
+      out += tapBytes;
     }
   }
+  // The row segment is contiguous in the output, so one pass applies the activation
+  // with independent vectors in flight, which runs faster than one call per vector.
+  activation_f32(target, count * channels, activation);
 }
 
 /** First output index whose window starts at or after input index 0. */

@@ -21,6 +21,8 @@
 import { activateScalar, activateVector, ACTIVATION_LINEAR } from '../shared/activation';
 import { storeRow8 } from '../shared/lanes';
 import { PANEL_COLUMNS } from './pack';
+import { activation_f32 } from '../f32-vunary/activation';
+import { add_f32 } from '../f32-vbinary/add';
 
 // NOTE: 128 KiB of packed B per block is an estimate that fits in the L2 of
 // common x64 and arm64 cores (256 KiB and up) next to a few rows of a; it was
@@ -213,6 +215,12 @@ function gemmRowScalar(
   }
 }
 
+/** Applies the activation to count floats at strip, then adds residual + offset when residual is not 0. */
+function applyEpilogue(strip: usize, residual: usize, offset: usize, count: i32, activation: i32): void {
+  activation_f32(strip, count, activation);
+  if (residual != 0) add_f32(strip, residual + offset, strip, count);
+}
+
 /**
  * Computes output[M, N] = act((a[M, K] * inputScale[K]) x B[K, N] + bias[N]) + residual[M, N].
  * bias, residual and inputScale may be 0 for absent. output must not alias a;
@@ -227,6 +235,13 @@ export function gemm_f32(
   const panelBytes = <usize>k * (<usize>PANEL_COLUMNS << 2);
   const panels = (n + PANEL_COLUMNS - 1) / PANEL_COLUMNS;
   const blockPanels = max<i32>(1, PANEL_BLOCK_BYTES / max<i32>(<i32>panelBytes, 1));
+  // When one block holds every panel, a row strip of the output is finished and
+  // contiguous before the next strip starts. The activation and residual then run
+  // as one pass over the strip, with independent vectors in flight, in place of a
+  // call per accumulator in every tile.
+  const deferEpilogue = activation != ACTIVATION_LINEAR && blockPanels >= panels;
+  const tileActivation = deferEpilogue ? ACTIVATION_LINEAR : activation;
+  const tileResidual = deferEpilogue ? 0 : residual;
 
   for (let blockStart = 0; blockStart < panels; blockStart += blockPanels) {
     const blockEnd = min<i32>(blockStart + blockPanels, panels);
@@ -235,22 +250,23 @@ export function gemm_f32(
       for (; row + 4 <= m; row += 4) {
         const aRow = a + <usize>row * aRowBytes;
         const outRow = output + <usize>row * outRowBytes;
-        const residualRow = residual != 0 ? residual + <usize>row * outRowBytes : 0;
+        const residualRow = tileResidual != 0 ? tileResidual + <usize>row * outRowBytes : 0;
         for (let p = blockStart; p < blockEnd; p++) {
           const columnOffset = <usize>(p * PANEL_COLUMNS) << 2;
           gemmTile4x8(
             aRow, aRowBytes, k, packed + <usize>p * panelBytes, bias != 0 ? bias + columnOffset : 0, inputScale,
-            outRow + columnOffset, outRowBytes, min<i32>(PANEL_COLUMNS, n - p * PANEL_COLUMNS), activation,
+            outRow + columnOffset, outRowBytes, min<i32>(PANEL_COLUMNS, n - p * PANEL_COLUMNS), tileActivation,
             residualRow != 0 ? residualRow + columnOffset : 0,
           );
         }
+        if (deferEpilogue) applyEpilogue(outRow, residual, <usize>row * outRowBytes, 4 * n, activation);
       }
     }
     // Rows past the last multiple of 4, or every row in the scalar build.
     for (; row < m; row++) {
       const aRow = a + <usize>row * aRowBytes;
       const outRow = output + <usize>row * outRowBytes;
-      const residualRow = residual != 0 ? residual + <usize>row * outRowBytes : 0;
+      const residualRow = tileResidual != 0 ? tileResidual + <usize>row * outRowBytes : 0;
       for (let p = blockStart; p < blockEnd; p++) {
         const columnOffset = <usize>(p * PANEL_COLUMNS) << 2;
         const panel = packed + <usize>p * panelBytes;
@@ -258,11 +274,12 @@ export function gemm_f32(
         const cols = min<i32>(PANEL_COLUMNS, n - p * PANEL_COLUMNS);
         const panelResidual = residualRow != 0 ? residualRow + columnOffset : 0;
         if (ASC_FEATURE_SIMD) {
-          gemmTile1x8(aRow, k, panel, panelBias, inputScale, outRow + columnOffset, cols, activation, panelResidual);
+          gemmTile1x8(aRow, k, panel, panelBias, inputScale, outRow + columnOffset, cols, tileActivation, panelResidual);
         } else {
-          gemmRowScalar(aRow, k, panel, panelBias, inputScale, outRow + columnOffset, cols, activation, panelResidual);
+          gemmRowScalar(aRow, k, panel, panelBias, inputScale, outRow + columnOffset, cols, tileActivation, panelResidual);
         }
       }
+      if (deferEpilogue) applyEpilogue(outRow, residual, <usize>row * outRowBytes, n, activation);
     }
   }
 }

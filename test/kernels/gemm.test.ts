@@ -75,6 +75,11 @@ function buildCases(): GemmCase[] {
       });
     }
   }
+  // K = 2048 puts 2 panels in each 128 KiB panel block, so N = 33 needs 3 blocks and
+  // the kernel applies the activation and residual inside each tile, not per row strip.
+  for (const activation of ACTIVATIONS) {
+    add(9, 2048, 33, { hasBias: true, hasResidual: true, hasInputScale: activation !== 'relu', activation });
+  }
   for (const [m, k, n] of B0_SHAPES) {
     add(m, k, n, { hasBias: true, hasResidual: k < n ? false : m > 1, hasInputScale: k > n && m > 1, activation: k < n ? 'swish' : 'linear' });
   }
