@@ -3,8 +3,8 @@
 //
 // input [1, inH, inW, inC], weight [kernel, kernel, inC, outC] (HWIO),
 // output [1, outH, outW, outC]. Each output pixel accumulates over the taps that
-// fall inside the image; taps in the padding contribute zero and are skipped,
-// so one loop handles the interior and every border.
+// fall inside the image. Taps in the padding contribute zero and are skipped, so
+// one loop handles the interior and every border.
 //
 // SIMD: vectorized over output channels, 16 per block in four accumulators,
 // then blocks of 4 whose last one stores only the valid lanes. The activation is

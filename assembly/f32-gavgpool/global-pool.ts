@@ -14,7 +14,7 @@ export function global_avg_pool_f32(input: usize, pixels: i32, channels: i32, ou
   const inversePixels: f64 = pixels > 0 ? 1.0 / <f64>pixels : 0.0;
   let c = 0;
   if (ASC_FEATURE_SIMD) {
-    // Blocks of 4 channels; the last block may run past channels, because reading
+    // Blocks of 4 channels. The last block may run past channels, because reading
     // up to 12 bytes past the input is allowed and only the valid lanes are stored.
     for (; c < channels; c += 4) {
       const column = input + (<usize>c << 2);

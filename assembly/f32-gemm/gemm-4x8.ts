@@ -15,8 +15,8 @@
 //
 // Loop order: blocks of panels that together take about PANEL_BLOCK_BYTES, then
 // rows, then the panels of the block. A 4-row strip of a stays in L1 while it
-// meets every panel of the block, the block stays in L2 while all rows pass,
-// and when all of B fits in one block (most B0 1x1 layers), the output is
+// meets every panel of the block, and the block stays in L2 while all rows pass.
+// When all of B fits in one block, as in most B0 1x1 layers, the output is
 // written row after row.
 import { activateScalar, activateVector, ACTIVATION_LINEAR } from '../shared/activation';
 import { storeRow8 } from '../shared/lanes';
@@ -24,9 +24,9 @@ import { PANEL_COLUMNS } from './pack';
 import { activation_f32 } from '../f32-vunary/activation';
 import { add_f32 } from '../f32-vbinary/add';
 
-// NOTE: 128 KiB of packed B per block is an estimate that fits in the L2 of
-// common x64 and arm64 cores (256 KiB and up) next to a few rows of a; it was
-// measured on one AMD EPYC host only.
+// NOTE: 128 KiB of packed B per block is an estimate meant to fit in the L2 of
+// common x64 and arm64 cores (256 KiB and up) next to a few rows of a. It was
+// not tuned per CPU.
 const PANEL_BLOCK_BYTES: i32 = 128 * 1024;
 
 /** Computes a 4 x 8 tile; cols (1..8) of its columns are stored. */
@@ -223,8 +223,9 @@ function applyEpilogue(strip: usize, residual: usize, offset: usize, count: i32,
 
 /**
  * Computes output[M, N] = act((a[M, K] * inputScale[K]) x B[K, N] + bias[N]) + residual[M, N].
- * bias, residual and inputScale may be 0 for absent. output must not alias a;
- * it may alias residual, because each tile reads its residual before storing.
+ * bias, residual and inputScale may be 0 for absent. output must not overlap a.
+ * output may be the same buffer as residual (the in-place residual add), but
+ * must not overlap it partially.
  */
 export function gemm_f32(
   a: usize, m: i32, k: i32, packed: usize, n: i32,
@@ -239,7 +240,9 @@ export function gemm_f32(
   // contiguous before the next strip starts. The activation and residual then run
   // as one pass over the strip, with independent vectors in flight, in place of a
   // call per accumulator in every tile.
-  const deferEpilogue = activation != ACTIVATION_LINEAR && blockPanels >= panels;
+  // A residual in the output buffer itself would be overwritten before the pass
+  // reads it, so that case keeps the per-tile epilogue, which reads before storing.
+  const deferEpilogue = activation != ACTIVATION_LINEAR && blockPanels >= panels && residual != output;
   const tileActivation = deferEpilogue ? ACTIVATION_LINEAR : activation;
   const tileResidual = deferEpilogue ? 0 : residual;
 

@@ -1,6 +1,6 @@
 // Packing of a row-major [K, N] weight matrix B into column panels for gemm_f32.
 //
-// Panel p holds columns 8p .. 8p+7 of every row of B, row after row, so the
+// Panel p contains columns 8p .. 8p+7 of every row of B, row after row, so the
 // micro-kernel reads one panel front to back with two 16-byte loads per k.
 // Columns past N are zero, so the last panel is always 8 wide.
 //

@@ -133,3 +133,29 @@ describe.each(BUILDS)('gemm_f32 (%s build)', (build) => {
     expectNoDamage(label, arena);
   });
 });
+
+describe.each(BUILDS)('gemm_f32 residual in place (%s build)', (build) => {
+  it.each(['swish', 'linear'] as const)('adds the residual in the output buffer (%s)', async (activation) => {
+    const [m, k, n] = [9, 24, 13];
+    const seed = (baseSeed() + 4242) >>> 0;
+    const random = new Random(seed);
+    const aValues = random.floats(m * k, -1, 1);
+    const bValues = random.floats(k * n, -1, 1);
+    const biasValues = random.floats(n, -1, 1);
+    const residualValues = random.floats(m * n, -2, 2);
+    const label: CaseLabel = { op: `gemm_f32/${build}`, params: { m, k, n, activation, residual: 'same buffer as output' }, seed };
+
+    const arena = await Arena.create(build);
+    const source = arena.input('b', bValues);
+    const packed = arena.output('packed', arena.exports.gemm_packed_size(k, n));
+    arena.exports.gemm_pack_f32(source, k, n, packed);
+    const a = arena.input('a', aValues);
+    const bias = arena.input('bias', biasValues);
+    const output = arena.inPlace('output and residual', residualValues);
+    arena.exports.gemm_f32(a, m, k, packed, n, bias, output, ACTIVATION_CODES[activation], output, 0);
+
+    const expected = gemmReference(aValues, m, k, bValues, n, biasValues, activation, residualValues, null);
+    expectClose(label, TOLERANCES.gemm, arena.read(output, m * n), expected.values, expected.magnitude);
+    expectNoDamage(label, arena);
+  });
+});
