@@ -7,7 +7,8 @@
 // and then repeated runs for at least --min-ms. It prints the first run apart,
 // then median and spread (min..max) in ms and GFLOP/s from the median. FLOPs
 // count one multiply and one add per multiply-accumulate and leave out the
-// fused activation, except in the activation case, which counts one per element. Each run reads one output value back, so no run can be skipped.
+// fused activation, except in the activation case, which counts one per element.
+// Each run reads one output value back, so no run can be skipped.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
