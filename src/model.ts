@@ -1,8 +1,8 @@
 import { importModel } from './formats/index.js';
 import { GraphExecutor } from './graph/executor.js';
 import type { ModelDescription, Normalization } from './graph/spec.js';
-import { decodeImage, preprocessInto, type ImageInput } from './image/index.js';
-import { readSource, type ModelSource } from './source.js';
+import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
+import { isUrlString, readSource, type ModelSource } from './source.js';
 import { KernelInstance, type WasmPath } from './wasm/instantiate.js';
 
 export interface LoadModelOptions {
@@ -176,11 +176,20 @@ export class Model {
         `Invalid input length: a ${height}x${width}x${graph.inputChannels} tensor has ${expected} values, but got ${input.length}.`,
       );
     }
+    for (let i = 0; i < input.length; i++) {
+      if (!Number.isFinite(input[i])) {
+        throw new Error(`Invalid input: value ${input[i]} at index ${i}; every input value must be a finite number.`);
+      }
+    }
     return executor.run(input, height, width);
   }
 
-  /** Decodes, resizes and normalizes an image, runs the model and returns the top predictions. */
-  async classify(image: ImageInput, options: ClassifyOptions = {}): Promise<Classification> {
+  /**
+   * Decodes, resizes and normalizes an image, runs the model and returns the top
+   * predictions. The image is a file path (Node), a URL, encoded file bytes, or
+   * a pixel object { data, width, height, channels }.
+   */
+  async classify(image: ImageSource, options: ClassifyOptions = {}): Promise<Classification> {
     const executor = this.requireExecutor();
     const { graph, normalization } = this.description;
     if (!graph.classifier) {
@@ -192,7 +201,7 @@ export class Model {
     if (!Number.isFinite(threshold)) throw new Error(`Invalid scoreThreshold: expected a number, but got ${threshold}.`);
 
     const start = performance.now();
-    const pixels = await decodeImage(image);
+    const pixels = await readImage(image);
     const decoded = performance.now();
     const height = graph.inputHeight ?? options.inputSize?.height ?? pixels.height;
     const width = graph.inputWidth ?? options.inputSize?.width ?? pixels.width;
@@ -248,6 +257,15 @@ export class Model {
     if (!this.kernels) throw new Error(`${this.description.name} was disposed; load the model again to use it.`);
     return this.kernels;
   }
+}
+
+/** Decodes an image, fetching it first when it is given by URL. */
+async function readImage(image: ImageSource): Promise<PixelData> {
+  if (image instanceof URL || (typeof image === 'string' && isUrlString(image))) {
+    const { bytes, name } = await readSource(image, 'image');
+    return decodeImageBytes(bytes, name);
+  }
+  return decodeImage(image);
 }
 
 /** Picks the topK highest scores at or above threshold, best first (ties keep the lower index first). */

@@ -51,7 +51,7 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(describeParseError(error as Error & { code?: string }));
   }
   const { values, positionals } = parsed;
   const topK = values['top-k'] === undefined ? 5 : Number(values['top-k']);
@@ -85,6 +85,21 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
     help: Boolean(values.help),
     version: Boolean(values.version),
   };
+}
+
+/** Rewrites node:util parseArgs errors into this CLI's wording. */
+function describeParseError(error: Error & { code?: string }): string {
+  const option = /'(-[^']*)'/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `Unknown option ${option ?? ''}: see the options below "effnet --help".`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      // A value that starts with "-" (e.g. --top-k -1) is read as another option.
+      return `Invalid or missing value for ${option?.replace(/^(--?[^ =]+).*$/, '$1') ?? 'an option'}: ` +
+        'give it a value, as in --top-k 3 (write --top-k=-1 to pass a value that starts with "-").';
+    default:
+      return error.message;
+  }
 }
 
 function packageVersion(): string {
@@ -151,7 +166,7 @@ async function info(options: Options): Promise<number> {
       ['classes', info.numClasses === null ? 'none (feature output)' : String(info.numClasses)],
       ['labels', info.hasLabels ? 'yes' : 'no'],
       ['quantized', info.quantized ? `yes (${quantizedMode(info)})` : 'no'],
-      ['normalization', `mean [${info.normalization.mean.join(', ')}], std [${info.normalization.std.join(', ')}]`],
+      ['pixel input', `(pixel - [${info.normalization.mean.join(', ')}]) / [${info.normalization.std.join(', ')}]`],
       ['blocks', String(info.blocks)],
       ['parameters', info.parameters.toLocaleString('en-US')],
       ['wasm path', `${info.wasmPath}, ${info.threads} thread`],
@@ -170,9 +185,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(packageVersion());
     return 0;
   }
-  if (help || command === undefined || command === 'help') {
+  if (help || command === 'help') {
     console.log(USAGE);
-    return command === undefined && !help ? 2 : 0;
+    return 0;
+  }
+  if (command === undefined) {
+    console.error(USAGE);
+    return 2;
   }
   switch (command) {
     case 'classify':

@@ -7,7 +7,8 @@ export const SUPPORTED_MODEL_FORMATS = ['TFLite (.tflite)'];
 /** Detects a model file's format from its bytes and runs the matching importer. */
 export async function importModel(bytes: Uint8Array, source: string): Promise<ModelDescription> {
   if (bytes.length === 0) {
-    throw new Error(`Failed to load model ${source}: the file is empty. Check the path or download it again.`);
+    const subject = source === 'model bytes' ? 'the model bytes are empty' : `the file ${source} is empty`;
+    throw new Error(`Failed to load model: ${subject}. Pass a whole model file.`);
   }
   if (isTflite(bytes)) return importTflite(bytes, { source });
   const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');

@@ -39,7 +39,7 @@ function loadSharp(): Promise<SharpFactory> {
       throw new Error(
         'Decoding JPEG, PNG and WebP in Node needs the optional dependency sharp, which failed to load ' +
           `(${(error as Error).message}). Run \`npm install sharp\`, or decode the image yourself and pass ` +
-          'a PixelData object ({ data, width, height, channels }).',
+          'a pixel object ({ data, width, height, channels }).',
         { cause: error },
       );
     },

@@ -35,7 +35,7 @@ export async function decodeImage(input: ImageInput): Promise<PixelData> {
     if (!isNode()) {
       throw new Error(
         `Cannot read image ${input}: file paths work only in Node. Pass the file bytes (Uint8Array or ` +
-          'ArrayBuffer) or decoded pixels (PixelData) instead.',
+          'ArrayBuffer) or decoded pixels ({ data, width, height, channels }) instead.',
       );
     }
     const nodeDecoder = await loadNodeDecoder();
@@ -49,9 +49,14 @@ export async function decodeImage(input: ImageInput): Promise<PixelData> {
     return input;
   }
   throw new TypeError(
-    'decodeImage: input must be a file path, a Uint8Array or ArrayBuffer of file bytes, or a PixelData object, ' +
-      `but got ${input === null ? 'null' : typeof input}.`,
+    'Invalid image input: expected a file path, a Uint8Array or ArrayBuffer of file bytes, or a pixel object ' +
+      `({ data, width, height, channels }), but got ${input === null ? 'null' : typeof input}.`,
   );
+}
+
+/** Decodes the bytes of an encoded image; name (a path or URL) appears in error messages. */
+export function decodeImageBytes(bytes: Uint8Array, name?: string): Promise<PixelData> {
+  return decodeBytes(bytes, name);
 }
 
 async function decodeBytes(bytes: Uint8Array, path: string | undefined): Promise<PixelData> {
@@ -70,14 +75,14 @@ async function decodeBytes(bytes: Uint8Array, path: string | undefined): Promise
     throw decodeError(
       path,
       `the format is ${formatDisplayName(format)}, which is not supported; supported formats are ` +
-        `${SUPPORTED_FORMATS.join(', ')}. Convert the image, or decode it yourself and pass a PixelData object.`,
+        `${SUPPORTED_FORMATS.join(', ')}. Convert the image to one of them.`,
     );
   }
   if (!isNode()) {
     throw decodeError(
       path,
       `decoding ${formatDisplayName(format)} needs sharp, which exists only in Node. In a browser, draw the ` +
-        'image on a canvas and pass its getImageData() result as a PixelData object (channels: 4).',
+        'image on a canvas and pass its getImageData() result as a pixel object ({ data, width, height, channels: 4 }).',
     );
   }
   const nodeDecoder = await loadNodeDecoder();

@@ -2,9 +2,9 @@
  * Image input: decoding, RGB conversion, resizing and normalization to a float32
  * NHWC tensor. Browser-safe: Node-only code loads only through dynamic imports.
  */
-export type { ImageFormat, ImageInput, PixelData } from './types.js';
+export type { ImageFormat, ImageInput, ImageSource, PixelData } from './types.js';
 export { ImageDecodeError } from './errors.js';
-export { decodeImage } from './decode.js';
+export { decodeImage, decodeImageBytes } from './decode.js';
 export { decodeBmp } from './bmp.js';
 export { SUPPORTED_FORMATS, sniffImageFormat } from './format.js';
 export { toRgb, validatePixelData } from './pixels.js';

@@ -66,12 +66,12 @@ function validateOptions(options: PreprocessOptions): void {
 
   const fit = options.fit ?? 'stretch';
   if (fit !== 'stretch' && fit !== 'center-crop') {
-    throw new RangeError(`preprocess: fit must be 'stretch' or 'center-crop', but got ${JSON.stringify(fit)}.`);
+    throw new RangeError(`Invalid fit: expected 'stretch' or 'center-crop', but got ${JSON.stringify(fit)}.`);
   }
   validateChannelTriple(options.mean, 'mean');
   validateChannelTriple(options.std, 'std');
   if (options.std[0] === 0 || options.std[1] === 0 || options.std[2] === 0) {
-    throw new RangeError(`preprocess: std must have no zero entry, but got ${JSON.stringify(options.std)}.`);
+    throw new RangeError(`Invalid normalization: std must have no zero entry, but got ${JSON.stringify(options.std)}.`);
   }
 }
 
@@ -84,7 +84,7 @@ function validateChannelTriple(values: readonly number[], field: string): void {
     Number.isFinite(values[1]) &&
     Number.isFinite(values[2]);
   if (!valid) {
-    throw new RangeError(`preprocess: ${field} must be an array of 3 finite numbers (R, G, B), but got ${JSON.stringify(values)}.`);
+    throw new RangeError(`Invalid normalization: ${field} must be an array of 3 finite numbers (R, G, B), but got ${JSON.stringify(values)}.`);
   }
 }
 

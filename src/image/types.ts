@@ -15,5 +15,8 @@ export interface PixelData {
  */
 export type ImageInput = string | Uint8Array | ArrayBuffer | PixelData;
 
+/** An image for classify: an ImageInput, or a URL (an http(s), file, blob or data URL, as a string or URL object). */
+export type ImageSource = ImageInput | URL;
+
 /** Container formats that `sniffImageFormat` recognizes from magic bytes. */
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'bmp' | 'gif' | 'tiff' | 'heif' | 'avif';

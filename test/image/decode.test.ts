@@ -225,7 +225,7 @@ describe('decodeImage errors', () => {
     try {
       const fresh = await import('../../src/image/index.js');
       const png = await encoder(gradient(4, 4)).png().toBuffer();
-      await expect(fresh.decodeImage(png)).rejects.toThrow(/Run `npm install sharp`, or decode the image yourself and pass a PixelData object/);
+      await expect(fresh.decodeImage(png)).rejects.toThrow(/Run `npm install sharp`, or decode the image yourself and pass a pixel object/);
     } finally {
       vi.doUnmock('sharp');
       vi.resetModules();
@@ -270,7 +270,7 @@ describe('decodeImage with PixelData', () => {
 
   it('rejects a value of another type', async () => {
     await expect(decodeImage(42 as unknown as PixelData)).rejects.toThrow(
-      'decodeImage: input must be a file path, a Uint8Array or ArrayBuffer of file bytes, or a PixelData object, but got number.',
+      'Invalid image input: expected a file path, a Uint8Array or ArrayBuffer of file bytes, or a pixel object ({ data, width, height, channels }), but got number.',
     );
   });
 });

@@ -153,10 +153,10 @@ describe('preprocess', () => {
 
   const invalidOptions: Array<[string, Record<string, unknown>, string]> = [
     ['zero width', { width: 0 }, 'preprocess: width must be a positive integer, but got 0.'],
-    ['unknown fit', { fit: 'cover' }, `preprocess: fit must be 'stretch' or 'center-crop', but got "cover".`],
-    ['short mean', { mean: [1, 2] }, 'preprocess: mean must be an array of 3 finite numbers (R, G, B), but got [1,2].'],
-    ['NaN std', { std: [1, Number.NaN, 1] }, 'preprocess: std must be an array of 3 finite numbers (R, G, B), but got [1,null,1].'],
-    ['zero std', { std: [1, 0, 1] }, 'preprocess: std must have no zero entry, but got [1,0,1].'],
+    ['unknown fit', { fit: 'cover' }, `Invalid fit: expected 'stretch' or 'center-crop', but got "cover".`],
+    ['short mean', { mean: [1, 2] }, 'Invalid normalization: mean must be an array of 3 finite numbers (R, G, B), but got [1,2].'],
+    ['NaN std', { std: [1, Number.NaN, 1] }, 'Invalid normalization: std must be an array of 3 finite numbers (R, G, B), but got [1,null,1].'],
+    ['zero std', { std: [1, 0, 1] }, 'Invalid normalization: std must have no zero entry, but got [1,0,1].'],
   ];
   for (const [name, change, message] of invalidOptions) {
     it(`rejects ${name}`, () => {
