@@ -56,6 +56,8 @@ export interface ModelInfo {
   numClasses: number | null;
   outputSize: number | null;
   hasLabels: boolean;
+  /** What predict() takes: 0-255 'pixels', or 'normalized' values. */
+  inputSpace: 'pixels' | 'normalized';
   quantized: boolean;
   quantizationGrid: boolean;
   /**
@@ -112,6 +114,9 @@ export class Model {
   private readonly labels: string[] | null;
   private readonly quantizationGrid: boolean;
   private inputBuffer: Float32Array | null = null;
+  /** Scratch for predict() on models that take pixels: the normalized tensor. */
+  private normalizedBuffer: Float32Array | null = null;
+  private warnedUnitRange = false;
 
   /** @internal Use loadModel or createModel. */
   constructor(
@@ -142,6 +147,7 @@ export class Model {
       numClasses: classes,
       outputSize: fixed ? this.requireExecutor().outputShape(graph.inputHeight!, graph.inputWidth!).reduce((a, b) => a * b, 1) : null,
       hasLabels: this.labels !== null,
+      inputSpace: this.description.inputSpace ?? 'normalized',
       quantized: this.description.quantized,
       quantizationGrid: this.quantizationGrid,
       integerPipeline: this.requireExecutor().integerPipeline,
@@ -155,9 +161,12 @@ export class Model {
   }
 
   /**
-   * Runs the model on an already normalized NHWC tensor [1, height, width, 3]
-   * and returns the raw output: probabilities for a softmax classifier,
-   * logits, or pooled features. The size defaults to the model's input size.
+   * Runs the model on one NHWC tensor [1, height, width, 3] and returns the raw
+   * output: probabilities for a softmax classifier, logits, or pooled features.
+   * The tensor is what the model itself takes (info.inputSpace): 0-255 pixel
+   * values for integer TFLite models and Keras models with preprocessing
+   * layers, which predict() normalizes; otherwise values already normalized with
+   * info.normalization. The size defaults to the model's input size.
    */
   predict(input: Float32Array, size?: { height: number; width: number }): Float32Array {
     const executor = this.requireExecutor();
@@ -176,12 +185,30 @@ export class Model {
         `Invalid input length: a ${height}x${width}x${graph.inputChannels} tensor has ${expected} values, but got ${input.length}.`,
       );
     }
+    let largest = -Infinity;
     for (let i = 0; i < input.length; i++) {
-      if (!Number.isFinite(input[i])) {
-        throw new Error(`Invalid input: value ${input[i]} at index ${i}; every input value must be a finite number.`);
+      const value = input[i];
+      if (!Number.isFinite(value)) {
+        throw new Error(`Invalid input: value ${value} at index ${i}; every input value must be a finite number.`);
       }
+      if (value > largest) largest = value;
     }
-    return executor.run(input, height, width);
+    if (this.description.inputSpace !== 'pixels') return executor.run(input, height, width);
+
+    if (largest <= 1 && !this.warnedUnitRange) {
+      this.warnedUnitRange = true;
+      console.warn(
+        `efficientnet-wasm: the input to ${this.description.name} looks scaled to 0-1 (largest value ${largest}), ` +
+          'but this model takes 0-255 pixel values and normalizes them itself. Pass unscaled pixels.',
+      );
+    }
+    if (!this.normalizedBuffer || this.normalizedBuffer.length !== input.length) {
+      this.normalizedBuffer = new Float32Array(input.length);
+    }
+    const { mean, std } = this.description.normalization;
+    const normalized = this.normalizedBuffer;
+    for (let i = 0; i < input.length; i++) normalized[i] = (input[i] - mean[i % 3]) / std[i % 3];
+    return executor.run(normalized, height, width);
   }
 
   /**
@@ -246,6 +273,7 @@ export class Model {
     this.kernels = null;
     this.executor = null;
     this.inputBuffer = null;
+    this.normalizedBuffer = null;
   }
 
   private requireExecutor(): GraphExecutor {

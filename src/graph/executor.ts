@@ -58,6 +58,8 @@ interface PackedConv {
   bias: number;
   grid: QuantGrid | null;
   requantization: Requantization | null;
+  /** Depth multiplier of a depthwise layer: its input channels are repeated this many times first. */
+  repeats: number;
 }
 
 /** A quantized residual ADD: each input's scale over the output's, and the output bounds. */
@@ -111,6 +113,7 @@ export class GraphExecutor {
   private readonly stem: PackedConv;
   private readonly blocks: PackedBlock[];
   private readonly head: PackedPointwise | null;
+  private readonly hidden: PackedPointwise[];
   private readonly classifier: PackedPointwise | null;
   private readonly arenaMark: number;
   /** True when the graph runs as an emulated integer pipeline (activations hold q - zeroPoint). */
@@ -160,7 +163,8 @@ export class GraphExecutor {
       count(block.project);
       const blockGrid = grid;
       const expand = block.expand ? this.packPointwise(block.expand, `${name} expand`) : null;
-      const depthwise = this.packConv(block.depthwise, `${name} depthwise`, block.depthwise.channels, block.depthwise.channels);
+      const dwChannels = block.depthwise.channels * (block.depthwise.depthMultiplier ?? 1);
+      const depthwise = this.packConv(block.depthwise, `${name} depthwise`, dwChannels, dwChannels);
       const se = block.se
         ? {
             reduce: this.packPointwise(block.se.reduce, `${name} squeeze-excite reduce`),
@@ -200,6 +204,10 @@ export class GraphExecutor {
         activationBounds(poolGrid, 'linear')!,
       );
     }
+    this.hidden = (graph.hidden ?? []).map((layer, index) => {
+      count(layer);
+      return this.packPointwise(layer, `dense ${index}`);
+    });
     if (graph.classifier) count(graph.classifier);
     this.classifier = graph.classifier ? this.packPointwise(graph.classifier, 'classifier') : null;
     if (graph.classifier) advance(graph.classifier.outputGrid);
@@ -321,6 +329,7 @@ export class GraphExecutor {
       bias: biasPointer,
       grid: this.grid(layer.outputGrid),
       requantization,
+      repeats: 'depthMultiplier' in layer ? (layer.depthMultiplier ?? 1) : 1,
     };
   }
 
@@ -468,6 +477,23 @@ export class GraphExecutor {
         gemmStep(block.expand, current, h * w, `${name}.expand`);
         x = `${name}.expand`;
       }
+      if (block.depthwise.repeats > 1) {
+        const source = x;
+        const pixels = h * w;
+        const sourceChannels = block.depthwise.inChannels / block.depthwise.repeats;
+        const repeats = block.depthwise.repeats;
+        declare(`${name}.repeat`, pixels * block.depthwise.inChannels);
+        steps.push({
+          reads: [source],
+          writes: [`${name}.repeat`],
+          bind: (p) => {
+            const src = p(source);
+            const dst = p(`${name}.repeat`);
+            return () => exports.repeat_channels_f32(src, pixels, sourceChannels, repeats, dst);
+          },
+        });
+        x = `${name}.repeat`;
+      }
       size = convStep(block.depthwise, true, x, h, w, `${name}.depthwise`);
       const mid = block.depthwise.outChannels;
       const pixels = size.height * size.width;
@@ -550,6 +576,12 @@ export class GraphExecutor {
       current = 'pool';
       outputShape = [channels];
     }
+
+    this.hidden.forEach((layer, index) => {
+      gemmStep(layer, current, 1, `dense${index}`);
+      current = `dense${index}`;
+      outputShape = [layer.outChannels];
+    });
 
     if (this.classifier && graph.classifier) {
       const classifier = graph.classifier;
@@ -673,7 +705,10 @@ function validateGraph(graph: Graph): void {
     const dw = block.depthwise;
     checkKernel(`${name} depthwise`, dw.kernel, dw.stride);
     if (dw.channels !== mid) fail(`${name} depthwise`, 'the channel count', mid, dw.channels);
-    checkWeight(`${name} depthwise`, dw.weight, dw.kernel * dw.kernel * dw.channels, dw.bias, dw.channels);
+    const multiplier = dw.depthMultiplier ?? 1;
+    if (!Number.isInteger(multiplier) || multiplier < 1) fail(`${name} depthwise`, 'the depth multiplier', 'a positive integer', multiplier);
+    mid = dw.channels * multiplier;
+    checkWeight(`${name} depthwise`, dw.weight, dw.kernel * dw.kernel * mid, dw.bias, mid);
     if (block.se) {
       checkPointwise(`${name} squeeze-excite reduce`, block.se.reduce, mid);
       checkPointwise(`${name} squeeze-excite expand`, block.se.expand, block.se.reduce.outChannels);
@@ -695,6 +730,12 @@ function validateGraph(graph: Graph): void {
     checkPointwise('head', graph.head, channels);
     channels = graph.head.outChannels;
   }
+  const hidden = graph.hidden ?? [];
+  if (hidden.length > 0 && !graph.pool) fail('dense 0', 'the layer before the dense layers', 'a global pool', 'none');
+  hidden.forEach((layer, index) => {
+    checkPointwise(`dense ${index}`, layer, channels);
+    channels = layer.outChannels;
+  });
   if (graph.classifier) {
     if (!graph.pool) fail('classifier', 'the layer before the classifier', 'a global pool', 'none');
     checkPointwise('classifier', graph.classifier, channels);

@@ -113,7 +113,7 @@ export function lowerGraph(graph: Graph): LoweredGraph | null {
     const blockGrid = grid;
     if (block.se) return null;
     if (block.expand && !lower(block.expand, block.expand.outChannels)) return null;
-    if (!lower(block.depthwise, block.depthwise.channels)) return null;
+    if (!lower(block.depthwise, block.depthwise.channels * (block.depthwise.depthMultiplier ?? 1))) return null;
     if (!lower(block.project, block.project.outChannels)) return null;
     if (block.residual) {
       if (!block.residualGrid || !blockGrid) return null;
@@ -121,6 +121,7 @@ export function lowerGraph(graph: Graph): LoweredGraph | null {
     }
   }
   if (graph.head && !lower(graph.head, graph.head.outChannels)) return null;
+  if ((graph.hidden ?? []).length > 0) return null;
   if (graph.pool) {
     if (graph.pool.type !== 'avg' || !graph.pool.outputGrid) return null;
     grid = graph.pool.outputGrid;

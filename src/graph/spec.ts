@@ -70,14 +70,20 @@ export interface ConvLayer {
   weightScales?: Float32Array;
 }
 
-/** A depthwise k x k convolution with depth multiplier 1. */
+/**
+ * A depthwise k x k convolution. With a depth multiplier m, input channel c
+ * feeds output channels c*m .. c*m + m - 1, so the output has channels * m.
+ */
 export interface DepthwiseLayer {
   kernel: number;
   stride: number;
   padding: Padding;
+  /** Input channels. */
   channels: number;
+  /** Outputs per input channel; 1 when absent. */
+  depthMultiplier?: number;
   activation: Activation;
-  /** [kernel, kernel, channels] */
+  /** [kernel, kernel, channels * depthMultiplier] (Keras's [k, k, C, m] flattened) */
   weight: Float32Array;
   bias: Float32Array | null;
   batchNorm?: BatchNorm;
@@ -149,6 +155,8 @@ export interface Graph {
   head: PointwiseLayer | null;
   /** Null for a feature-map output. */
   pool: PoolLayer | null;
+  /** Dense layers between the pool and the classifier (a transfer-learned head), in order. */
+  hidden?: PointwiseLayer[];
   /** Null for an embedding output (the pooled features). */
   classifier: Classifier | null;
 }
@@ -159,13 +167,23 @@ export interface Normalization {
   std: [number, number, number];
 }
 
+/**
+ * What predict() takes: 'pixels' for a model whose own input is 0-255 pixel
+ * values (integer TFLite models, Keras models with Rescaling/Normalization
+ * layers), which predict() then normalizes; 'normalized' for a model whose input
+ * is already normalized.
+ */
+export type InputSpace = 'pixels' | 'normalized';
+
 /** Everything an importer returns: the graph plus what a user needs to run it. */
 export interface ModelDescription {
   name: string;
-  format: 'tflite' | 'builtin';
+  format: 'tflite' | 'tfjs' | 'efficientnet-wasm' | 'builtin';
   graph: Graph;
   labels: string[] | null;
   normalization: Normalization;
+  /** What predict() takes; 'normalized' when absent. */
+  inputSpace?: InputSpace;
   /** True when the weights came from an integer-quantized file. */
   quantized: boolean;
   /** Grid of the final output (after softmax), for quantized models. */

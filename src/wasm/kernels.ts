@@ -63,6 +63,8 @@ export interface KernelExports {
   requantize_f32(data: number, pixels: number, channels: number, multipliers: number, perChannel: number, low: number, high: number): void;
   /** output = clamp(nearest(a * aScale + b * bScale), low, high), count floats (a quantized ADD). */
   add_requantize_f32(a: number, aScale: number, b: number, bScale: number, output: number, count: number, low: number, high: number): void;
+  /** output[p, c * repeats + r] = input[p, c] over pixels x channels (depth multiplier above 1). */
+  repeat_channels_f32(input: number, pixels: number, channels: number, repeats: number, output: number): void;
   /** output = a + b, count floats. */
   add_f32(a: number, b: number, output: number, count: number): void;
   /** output[p, c] = input[p, c] * scale[c] over pixels x channels. */

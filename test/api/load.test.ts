@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createModel, efficientNetArchitecture, loadModel, randomGraph, wasmSupport } from '../../src/index.js';
 import { FIXTURES, FIXTURES_MISSING, FLOWER_MODEL, fixturesPresent } from '../support/fixtures.js';
 
@@ -65,7 +65,7 @@ describe.skipIf(!fixturesPresent)('loadModel over HTTP and from bytes', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   test('same model from path, bytes, URL and file URL', async () => {
-    const input = new Float32Array(224 * 224 * 3).fill(0.5);
+    const input = new Float32Array(224 * 224 * 3).fill(128);
     const fromPath = await loadModel(FLOWER_MODEL);
     const expected = fromPath.predict(input);
     const sources = [
@@ -96,6 +96,18 @@ describe.skipIf(!fixturesPresent)('loadModel over HTTP and from bytes', () => {
     await expect(model.classify(`${base}/images/missing.jpg`)).rejects.toThrow(
       `Failed to download image ${base}/images/missing.jpg: the server returned HTTP 404`,
     );
+    model.dispose();
+  });
+
+  test('unit-range input to a pixel model warns once', async () => {
+    const model = await loadModel(FLOWER_MODEL);
+    expect(model.info.inputSpace).toBe('pixels');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    model.predict(new Float32Array(224 * 224 * 3).fill(0.5));
+    model.predict(new Float32Array(224 * 224 * 3).fill(0.25));
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0][0])).toContain('looks scaled to 0-1 (largest value 0.5), but this model takes 0-255 pixel values');
+    warn.mockRestore();
     model.dispose();
   });
 

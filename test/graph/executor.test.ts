@@ -89,8 +89,31 @@ function cases(): { name: string; graph: Graph; height: number; width: number }[
   const tinyLite = randomGraph(lite, 2, options);
   // Logits, not probabilities, so small outputs are compared at full precision.
   for (const graph of [tinyB0, tinyLite, maxPool, explicit, noHead]) graph.classifier!.output = 'logits';
+  // A depth multiplier of 3 in block 1 (its SE and projection then read 3x the channels),
+  // and two hidden dense layers between the pool and the classifier.
+  const multiplied = randomGraph(tiny, 13, options);
+  const block = multiplied.blocks[1];
+  const random = seededRandom(14);
+  const uniform = (count: number, limit: number) => Float32Array.from({ length: count }, () => (random() * 2 - 1) * limit);
+  const dwOut = block.depthwise.channels * 3;
+  block.depthwise.depthMultiplier = 3;
+  block.depthwise.weight = uniform(block.depthwise.kernel ** 2 * dwOut, 0.6);
+  block.depthwise.batchNorm = undefined;
+  block.depthwise.bias = uniform(dwOut, 0.1);
+  const seChannels = block.se!.reduce.outChannels;
+  block.se!.reduce = { ...block.se!.reduce, inChannels: dwOut, weight: uniform(dwOut * seChannels, Math.sqrt(6 / dwOut)) };
+  block.se!.expand = { ...block.se!.expand, outChannels: dwOut, weight: uniform(seChannels * dwOut, 1), bias: uniform(dwOut, 0.1) };
+  block.project = { ...block.project, inChannels: dwOut, weight: uniform(dwOut * block.outChannels, Math.sqrt(6 / dwOut)) };
+  const headChannels = multiplied.head!.outChannels;
+  multiplied.hidden = [
+    { inChannels: headChannels, outChannels: 24, activation: 'relu', weight: uniform(headChannels * 24, 3 * Math.sqrt(6 / headChannels)), bias: uniform(24, 0.1) },
+    { inChannels: 24, outChannels: 9, activation: 'swish', weight: uniform(24 * 9, 2), bias: null },
+  ];
+  multiplied.classifier = { ...multiplied.classifier!, inChannels: 9, weight: uniform(9 * 10, 3), output: 'logits' };
+
   return [
     { name: 'tiny b0, 33x33', graph: tinyB0, height: 33, width: 33 },
+    { name: 'depth multiplier and dense head', graph: multiplied, height: 33, width: 33 },
     { name: 'tiny lite, 29x29', graph: tinyLite, height: 29, width: 29 },
     { name: 'max pool', graph: maxPool, height: 33, width: 33 },
     { name: 'explicit padding', graph: explicit, height: 29, width: 29 },

@@ -95,6 +95,18 @@ function pointwise(input: Tensor, layer: PointwiseLayer, scale?: Float64Array): 
   return result;
 }
 
+/** Input channel c becomes channels c*m .. c*m + m - 1, as a depth multiplier of m reads them. */
+function repeatChannels(input: Tensor, multiplier: number): Tensor {
+  const pixels = input.height * input.width;
+  const out = new Float64Array(pixels * input.channels * multiplier);
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < input.channels; c++) {
+      for (let r = 0; r < multiplier; r++) out[(p * input.channels + c) * multiplier + r] = input.data[p * input.channels + c];
+    }
+  }
+  return { data: out, height: input.height, width: input.width, channels: input.channels * multiplier };
+}
+
 function globalPool(input: Tensor, type: 'avg' | 'max'): Tensor {
   const pixels = input.height * input.width;
   const out = new Float64Array(input.channels).fill(type === 'max' ? -Infinity : 0);
@@ -124,7 +136,9 @@ export function referenceForward(graph: Graph, input: Float32Array, height: numb
       applyGrid(y.data, block.expand.outputGrid, grids);
     }
     const dw = block.depthwise;
-    y = conv(y, dw.weight, dw.bias, dw.batchNorm, dw.kernel, dw.stride, dw.padding, dw.channels, true, dw.activation);
+    const multiplier = dw.depthMultiplier ?? 1;
+    if (multiplier > 1) y = repeatChannels(y, multiplier);
+    y = conv(y, dw.weight, dw.bias, dw.batchNorm, dw.kernel, dw.stride, dw.padding, dw.channels * multiplier, true, dw.activation);
     applyGrid(y.data, dw.outputGrid, grids);
     let gate: Float64Array | undefined;
     if (block.se) {
@@ -150,6 +164,10 @@ export function referenceForward(graph: Graph, input: Float32Array, height: numb
   if (graph.pool) {
     x = globalPool(x, graph.pool.type);
     applyGrid(x.data, graph.pool.outputGrid, grids);
+  }
+  for (const layer of graph.hidden ?? []) {
+    x = pointwise(x, layer);
+    applyGrid(x.data, layer.outputGrid, grids);
   }
   if (graph.classifier) {
     x = pointwise(x, graph.classifier);

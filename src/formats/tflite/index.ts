@@ -58,6 +58,8 @@ export async function importTflite(bytes: Uint8Array, options: ImportTfliteOptio
     graph,
     labels,
     normalization: normalizationFor(input, inputAffine, metadata, source),
+    // An integer input tensor takes pixel bytes as they are, so predict() takes 0-255 pixels too.
+    inputSpace: input.type === TensorType.UINT8 || input.type === TensorType.INT8 ? 'pixels' : 'normalized',
     quantized: hasIntegerWeights(model),
     ...(outputGrid ? { outputGrid } : {}),
   };
