@@ -167,6 +167,7 @@ async function info(options: Options): Promise<number> {
       ['labels', info.hasLabels ? 'yes' : 'no'],
       ['quantized', info.quantized ? `yes (${quantizedMode(info)})` : 'no'],
       ['pixel input', `(pixel - [${info.normalization.mean.join(', ')}]) / [${info.normalization.std.join(', ')}]`],
+      ['predict input', info.inputSpace === 'pixels' ? '0-255 pixel values' : 'normalized values'],
       ['blocks', String(info.blocks)],
       ['parameters', info.parameters.toLocaleString('en-US')],
       ['wasm path', `${info.wasmPath}, ${info.threads} thread`],
