@@ -62,17 +62,16 @@ export function lowerLayer(layer: WeightedLayer, outChannels: number, inputGrid:
   if (!bounds) return null;
 
   const scaleOf = (channel: number) => scales[scales.length === 1 ? 0 : channel];
+  const channelScales = Float64Array.from({ length: outChannels }, (_, c) => scaleOf(c));
   const source = layer.weight;
   const weight = new Float32Array(source.length);
-  // The output channel is the last axis of every weight layout, so channel c is every outChannels-th value.
-  for (let c = 0; c < outChannels; c++) {
-    const scale = scaleOf(c);
-    for (let i = c; i < source.length; i += outChannels) {
-      const value = source[i] / scale;
-      const rounded = Math.round(value);
-      if (!(Math.abs(value - rounded) <= INTEGER_SLACK)) return null;
-      weight[i] = rounded;
-    }
+  // The output channel is the last axis of every weight layout, so it cycles fastest.
+  for (let i = 0, c = 0; i < source.length; i++) {
+    const value = source[i] / channelScales[c];
+    const rounded = Math.round(value);
+    if (!(Math.abs(value - rounded) <= INTEGER_SLACK)) return null;
+    weight[i] = rounded;
+    if (++c === outChannels) c = 0;
   }
   const bias = new Float32Array(outChannels);
   const multipliers = new Float32Array(outChannels);

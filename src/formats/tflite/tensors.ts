@@ -77,11 +77,14 @@ export function readConstant(model: TfliteModel, tensor: TfliteTensor, role: str
       for (let i = 0; i < count; i++) values[i] = halfToFloat(view.getUint16(2 * i, true));
       return values;
     case TensorType.INT8:
-      return dequantize(tensor, where, source, (i) => view.getInt8(i));
+      return dequantize(tensor, where, source, new Int8Array(data.buffer, data.byteOffset, count));
     case TensorType.UINT8:
-      return dequantize(tensor, where, source, (i) => view.getUint8(i));
-    default:
-      return dequantize(tensor, where, source, (i) => view.getInt32(4 * i, true));
+      return dequantize(tensor, where, source, data);
+    default: {
+      const integers = new Int32Array(count);
+      for (let i = 0; i < count; i++) integers[i] = view.getInt32(4 * i, true);
+      return dequantize(tensor, where, source, integers);
+    }
   }
 }
 
@@ -115,7 +118,7 @@ function dequantize(
   tensor: TfliteTensor,
   where: string,
   source: string,
-  readQuantized: (index: number) => number,
+  quantized: Int8Array | Uint8Array | Int32Array,
 ): Float32Array {
   const quantization = tensor.quantization;
   if (quantization === null || quantization.hasCustomDetails) {
@@ -131,7 +134,7 @@ function dequantize(
 
   if (scale.length === 1) {
     const zero = zeroPoint[0] ?? 0;
-    for (let i = 0; i < count; i++) values[i] = (readQuantized(i) - zero) * scale[0];
+    for (let i = 0; i < count; i++) values[i] = (quantized[i] - zero) * scale[0];
     return values;
   }
 
@@ -153,10 +156,14 @@ function dequantize(
     );
   }
   const inner = elementCount(tensor.shape.slice(axis + 1));
-  for (let i = 0; i < count; i++) {
-    const channel = Math.floor(i / inner) % channels;
-    const zero = zeroPoint.length === channels ? zeroPoint[channel] : (zeroPoint[0] ?? 0);
-    values[i] = (readQuantized(i) - zero) * scale[channel];
+  const zeros = Float64Array.from({ length: channels }, (_, c) => (zeroPoint.length === channels ? zeroPoint[c] : (zeroPoint[0] ?? 0)));
+  // Runs of inner elements share a channel, and the channel cycles through 0..channels-1.
+  for (let start = 0, channel = 0; start < count; start += inner) {
+    const zero = zeros[channel];
+    const channelScale = scale[channel];
+    const end = Math.min(start + inner, count);
+    for (let i = start; i < end; i++) values[i] = (quantized[i] - zero) * channelScale;
+    if (++channel === channels) channel = 0;
   }
   return values;
 }
