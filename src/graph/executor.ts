@@ -1,4 +1,5 @@
 import type { KernelInstance } from '../wasm/instantiate.js';
+import type { KernelExports } from '../wasm/kernels.js';
 import { foldBatchNorm, scaleOutputChannels } from './batchnorm.js';
 import { activationBounds, lowerGraph, type LoweredGraph } from './integer.js';
 import { resolveAxis } from './padding.js';
@@ -242,6 +243,41 @@ export class GraphExecutor {
     return this.kernels.readF32(run.outputPointer, run.outputCount);
   }
 
+  /**
+   * Runs the graph once with every kernel call timed, and returns the total
+   * milliseconds and call count per kernel, slowest first. For profiling: the
+   * timing adds a little overhead to every call.
+   */
+  profile(input: Float32Array, height: number, width: number): { kernel: string; ms: number; calls: number }[] {
+    const run = this.prepare(height, width);
+    const totals = new Map<string, { ms: number; calls: number }>();
+    const timed: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(this.kernels.exports)) {
+      if (typeof value !== 'function') {
+        timed[name] = value;
+        continue;
+      }
+      const kernel = value as (...args: number[]) => unknown;
+      timed[name] = (...args: number[]) => {
+        const start = performance.now();
+        const result = kernel(...args);
+        const entry = totals.get(name) ?? { ms: 0, calls: 0 };
+        entry.ms += performance.now() - start;
+        entry.calls++;
+        totals.set(name, entry);
+        return result;
+      };
+    }
+    // The same definitions give the same memory plan, so the timed steps bind to the same pointers.
+    const definitions = this.defineSteps(height, width, timed as unknown as KernelExports);
+    const plan = planMemory(collectLifetimes(definitions.steps, definitions.floats, definitions.input, definitions.output));
+    const base = this.arenaMark;
+    const steps = definitions.steps.map((step) => step.bind((tensor) => base + plan.offsets.get(tensor)!));
+    this.kernels.writeF32(run.inputPointer, input);
+    for (const step of steps) step();
+    return [...totals.entries()].map(([kernel, entry]) => ({ kernel, ...entry })).sort((a, b) => b.ms - a.ms);
+  }
+
   private grid(grid: QuantGrid | undefined): QuantGrid | null {
     return this.options.quantizationGrid && grid ? grid : null;
   }
@@ -375,8 +411,7 @@ export class GraphExecutor {
     return this.prepared;
   }
 
-  private defineSteps(height: number, width: number) {
-    const exports = this.kernels.exports;
+  private defineSteps(height: number, width: number, exports: KernelExports = this.kernels.exports) {
     const steps: StepDefinition[] = [];
     const floats = new Map<string, number>();
     const declare = (tensor: string, count: number) => floats.set(tensor, count);
