@@ -1,5 +1,6 @@
 import { validatePixelData } from './pixels.js';
 import { BilinearResizer, validateOutputSize } from './resize.js';
+import { PillowResizer } from './resize-pillow.js';
 import type { PixelData } from './types.js';
 
 export interface PreprocessOptions {
@@ -18,8 +19,9 @@ export interface PreprocessOptions {
   /** Per-channel RGB divisor applied after subtracting the mean. */
   std: [number, number, number];
   /**
-   * Rounds the resized values half up to integers 0..255 before normalizing, as a
-   * conversion to uint8 does. Set it for models that take uint8 input.
+   * Produces integers 0..255, as models that take uint8 input need, by resizing
+   * with Pillow's 8-bit fixed-point bilinear arithmetic: the values equal what
+   * PIL's Image.resize(size, BILINEAR) gives on the same RGB pixels.
    */
   round?: boolean;
 }
@@ -35,6 +37,7 @@ export interface CropRegion {
 // Shared by every preprocessInto call, so repeated calls with one geometry reuse its
 // buffers. Calls run to completion synchronously, so they never overlap.
 const sharedResizer = new BilinearResizer();
+const sharedPillowResizer = new PillowResizer();
 
 /**
  * Returns the largest region centered in a sourceWidth x sourceHeight image whose
@@ -130,14 +133,15 @@ export function preprocessInto(input: PixelData, options: PreprocessOptions, out
     regionWidth = region.width;
     regionHeight = region.height;
   }
-  sharedResizer.resizeRegionInto(input, x, y, regionWidth, regionHeight, width, height, output);
+  if (options.round === true) {
+    sharedPillowResizer.resizeRegionInto(input, x, y, regionWidth, regionHeight, width, height, output);
+  } else {
+    sharedResizer.resizeRegionInto(input, x, y, regionWidth, regionHeight, width, height, output);
+  }
 
-  const round = options.round === true;
   for (let i = 0; i < expectedLength; i += 3) {
     for (let channel = 0; channel < 3; channel++) {
-      let value = output[i + channel];
-      if (round) value = Math.min(255, Math.max(0, Math.floor(value + 0.5)));
-      output[i + channel] = (value - mean[channel]) / std[channel];
+      output[i + channel] = (output[i + channel] - mean[channel]) / std[channel];
     }
   }
   return output;

@@ -13,6 +13,14 @@ const CONFIDENT_SCORE = 0.5;
 const RAW_TOLERANCE = 2;
 
 const reference = fixturesPresent ? readReference() : {};
+const PHOTO_FILES: Record<string, string> = {
+  cat: 'cat.bmp',
+  sunflower: 'sunflower.bmp',
+  grace_hopper: 'grace_hopper.bmp',
+  hot_dog: 'hot_dog.jpg',
+  chelsea: 'chelsea.png',
+  coffee: 'coffee.png',
+};
 
 describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture models match TFLite (%s build)', (build) => {
   for (const [name, expected] of Object.entries(reference) as [string, ReferenceModel][]) {
@@ -54,6 +62,25 @@ describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture mod
             `largest raw difference ${worstRaw} steps, top-1 ${model.info.hasLabels ? '' : 'index '}${best}`,
         );
         expect(worstRaw, `${name} on ${input}: raw output steps apart from TFLite`).toBeLessThanOrEqual(RAW_TOLERANCE);
+      });
+
+      // From the photo file: decoding and uint8 resizing reproduce Pillow's bytes, so classify()
+      // sees the same input as TFLite did and its top 5 follow TFLite's within the raw tolerance.
+      test.each(Object.keys(expected.runs))('%s from the photo file', async (input) => {
+        const run = expected.runs[input];
+        const photo = PHOTO_FILES[input];
+        const { predictions } = await model.classify(path.join(FIXTURES, 'images', photo), { topK: 5 });
+        const { scale } = expected.outputQuant;
+        if (run.top5[0].score >= CONFIDENT_SCORE) expect(predictions[0].index).toBe(run.top5[0].index);
+        for (const top of run.top5) {
+          const ours = predictions.find((prediction) => prediction.index === top.index);
+          // A class tied at the bottom of the top 5 may be swapped for another with the same score.
+          if (!ours) {
+            expect(top.raw, `${name} on ${photo}: ${top.label} missing from our top 5`).toBeLessThanOrEqual(predictions[4].score / scale + RAW_TOLERANCE);
+            continue;
+          }
+          expect(Math.abs(ours.score - top.score) / scale, `${name} on ${photo}: ${top.label}`).toBeLessThanOrEqual(RAW_TOLERANCE);
+        }
       });
     });
   }
