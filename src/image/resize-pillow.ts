@@ -64,7 +64,9 @@ function fixedTaps(inputLength: number, regionStart: number, regionLength: numbe
 
 function clip8(sum: number): number {
   const value = sum >> PRECISION_BITS;
-  return value < 0 ? 0 : value > 255 ? 255 : value;
+  if (value < 0) return 0;
+  if (value > 255) return 255;
+  return value;
 }
 
 function sameGeometry(taps: FixedTaps | undefined, inputLength: number, regionStart: number, regionLength: number, outputLength: number) {
