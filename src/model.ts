@@ -80,9 +80,13 @@ export interface ModelInfo {
  * prepares it to run. The returned model is fully loaded, or this throws.
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
+  return createModel(await readModelDescription(source), options);
+}
+
+/** Reads and imports a model file without preparing it to run, e.g. to convert it. */
+export async function readModelDescription(source: ModelSource): Promise<ModelDescription> {
   const { bytes, name } = await readSource(source);
-  const description = await importModel(bytes, name);
-  return createModel(description, options);
+  return importModel(bytes, name);
 }
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
