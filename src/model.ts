@@ -1,4 +1,5 @@
 import { importModel } from './formats/index.js';
+import { importTfjsFiles, isTfjsModelFiles } from './formats/tfjs/index.js';
 import { GraphExecutor } from './graph/executor.js';
 import type { ModelDescription, Normalization } from './graph/spec.js';
 import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
@@ -76,17 +77,22 @@ export interface ModelInfo {
 }
 
 /**
- * Loads a model from a file path (Node), a URL, or the file's bytes and
- * prepares it to run. The returned model is fully loaded, or this throws.
+ * Loads a model from a file path (Node), a URL, the file's bytes, or a TF.js
+ * { modelJson, weights } object, and prepares it to run. The returned model is
+ * fully loaded, or this throws.
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   return createModel(await readModelDescription(source), options);
 }
 
-/** Reads and imports a model file without preparing it to run, e.g. to convert it. */
+/**
+ * Reads and imports a model file without preparing it to run, e.g. to convert it.
+ * A TF.js model.json given by path or URL reads its weight shards from the same folder.
+ */
 export async function readModelDescription(source: ModelSource): Promise<ModelDescription> {
-  const { bytes, name } = await readSource(source);
-  return importModel(bytes, name);
+  if (isTfjsModelFiles(source)) return importTfjsFiles(source);
+  const { bytes, name, readRelative } = await readSource(source);
+  return importModel(bytes, name, { readRelative });
 }
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */

@@ -1,13 +1,23 @@
-/** A model's origin: a file path (Node), a URL, or the file's bytes. */
-export type ModelSource = string | URL | Uint8Array | ArrayBuffer;
+import type { TfjsModelFiles } from './formats/tfjs/index.js';
+
+/**
+ * A model's origin: a file path (Node), a URL, the file's bytes, or a TF.js
+ * model.json with its shards in memory.
+ */
+export type ModelSource = string | URL | Uint8Array | ArrayBuffer | TfjsModelFiles;
 
 /** What a resource is, for error messages. */
-export type ResourceKind = 'model' | 'image';
+export type ResourceKind = 'model' | 'image' | 'weight shard';
 
 /** The bytes of a model file and a name for messages. */
 export interface LoadedBytes {
   bytes: Uint8Array;
   name: string;
+  /**
+   * Reads a file named relative to this one (the weight shards next to a
+   * model.json); absent when the source was bytes.
+   */
+  readRelative?: (path: string) => Promise<Uint8Array>;
 }
 
 const URL_PATTERN = /^(https?|file|blob|data):/i;
@@ -33,16 +43,35 @@ function isNode(): boolean {
 export async function readSource(source: ModelSource, kind: ResourceKind = 'model'): Promise<LoadedBytes> {
   if (source instanceof Uint8Array) return { bytes: source, name: `${kind} bytes` };
   if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: `${kind} bytes` };
-  if (source instanceof URL) return readUrl(source, kind);
+  if (source instanceof URL) return withRelative(await readUrl(source, kind), source);
   if (typeof source !== 'string') {
     throw new TypeError(
       `Invalid ${kind} source: expected a path, a URL, a Uint8Array or an ArrayBuffer, but got ${describe(source)}.`,
     );
   }
-  if (isUrlString(source)) return readUrl(new URL(source), kind);
-  if (isNode()) return readFile(source, kind);
+  if (isUrlString(source)) return withRelative(await readUrl(new URL(source), kind), new URL(source));
+  if (isNode()) return withRelative(await readFile(source, kind), source);
   // In a browser a bare string is a URL relative to the page.
-  return fetchBytes(new URL(source, globalThis.location?.href), kind);
+  const url = new URL(source, globalThis.location?.href);
+  return withRelative(await fetchBytes(url, kind), url);
+}
+
+/** Adds a reader for files next to the source: same folder for a path, URL resolution for a URL. */
+function withRelative(loaded: LoadedBytes, base: string | URL): LoadedBytes {
+  const readRelative = async (path: string): Promise<Uint8Array> => {
+    if (typeof base === 'string') {
+      const folder = base.slice(0, Math.max(base.lastIndexOf('/'), base.lastIndexOf('\\')) + 1);
+      return (await readFile(folder + path, 'weight shard')).bytes;
+    }
+    let url: URL;
+    try {
+      url = new URL(path, base);
+    } catch {
+      throw new Error(`Invalid weight shard path '${path}': it cannot be resolved against ${base.href}. Serve model.json from an http(s) or file URL.`);
+    }
+    return (await readUrl(url, 'weight shard')).bytes;
+  };
+  return { ...loaded, readRelative };
 }
 
 async function readUrl(url: URL, kind: ResourceKind): Promise<LoadedBytes> {
@@ -60,7 +89,7 @@ async function readFile(path: string, kind: ResourceKind): Promise<LoadedBytes> 
     return { bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), name: path };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const title = kind === 'model' ? 'Model' : 'Image';
+    const title = kind === 'model' ? 'Model' : kind === 'image' ? 'Image' : 'Weight shard';
     if (code === 'ENOENT') throw new Error(`${title} file not found: ${path}. Check the path.`);
     if (code === 'EISDIR') throw new Error(`Failed to load ${kind} ${path}: it is a directory, not a ${kind} file.`);
     throw new Error(`Failed to read ${kind} file ${path}: ${(error as Error).message}`);
