@@ -1,0 +1,169 @@
+// Machine description and the BENCHMARKS.md page written from the results
+// of bench/harness.mjs.
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BATCH, root } from './models.mjs';
+import { TOLERANCES } from './harness.mjs';
+import { packageVersion } from './peers.mjs';
+
+/** CPU, cores, memory, Node, V8 and OS of this machine, and its load average now. */
+export function describeMachine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model?.trim() ?? 'unknown CPU',
+    cores: cpus.length,
+    memoryGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    v8: process.versions.v8,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    loadAverage: os.loadavg(),
+  };
+}
+
+function ms(value) {
+  if (value === undefined || value === null) return '–';
+  return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+}
+
+function mib(bytes) {
+  return bytes ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '–';
+}
+
+function range(low, high) {
+  return `${ms(low)}..${ms(high)}`;
+}
+
+function loads(values) {
+  return values.map((value) => value.toFixed(2)).join(', ');
+}
+
+/** Formats the ratio of this package's median (SIMD) to a runtime's median at batch 1. */
+function ratio(results, result) {
+  const ours = results.find((candidate) => candidate.adapter.id === 'ours-simd')?.timing[1]?.median;
+  const theirs = result.timing[1]?.median;
+  if (!ours || !theirs) return '–';
+  return (ours / theirs).toFixed(2);
+}
+
+function versionsOf(adapter) {
+  if (adapter.packages.length === 0) {
+    return `efficientnet-wasm ${JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version}`;
+  }
+  return adapter.packages.map((name) => `${name} ${packageVersion(name) ?? '(not installed)'}`).join(', ');
+}
+
+function checkText(result) {
+  const entries = Object.entries(result.check);
+  if (entries.length === 0) return '–';
+  return entries
+    .map(([batch, check]) => `batch ${batch}: ${Number.isFinite(check.error) ? check.error.toExponential(1) : check.error}` + `${check.ok ? '' : ' FAIL'}, top-1 ${check.sameTop}/${check.images}`)
+    .join('; ');
+}
+
+function networkSection(network, results) {
+  const lines = [`### ${network.title}`, ''];
+  const tolerance = TOLERANCES[network.id];
+  lines.push(
+    tolerance.kind === 'logits'
+      ? `Agreement: largest difference of logits (centered log-probabilities) against efficientnet-wasm (simd), limit ${tolerance.maxAbs}.`
+      : `Agreement: largest difference of dequantized scores against efficientnet-wasm (simd), in output quantization steps, limit ${tolerance.maxSteps}.`,
+    '',
+    '| runtime | cold start ms (import + load + first) | first run ms | median ms | p10..p90 ms | min..max ms | runs | images/s | ours ÷ runtime | peak RSS | agreement |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const result of results) {
+    const cold = result.cold;
+    const timing = result.timing[1];
+    const coldText = cold ? `${ms(cold.coldMs)} (${ms(cold.importMs)} + ${ms(cold.loadMs)} + ${ms(cold.firstMs[1])})` : '–';
+    lines.push(
+      `| ${result.adapter.label} | ${coldText} | ${ms(cold?.firstMs[1])} | ${ms(timing?.median)} | ${timing ? range(timing.p10, timing.p90) : '–'} | ` +
+        `${timing ? range(timing.min, timing.max) : '–'} | ${timing?.runs ?? '–'} | ${timing ? timing.imagesPerSecond.toFixed(1) : '–'} | ` +
+        `${ratio(results, result)} | ${mib(result.peakRssBytes)} | ${checkText(result)} |`,
+    );
+  }
+  const batched = results.filter((result) => result.timing[BATCH]);
+  if (batched.length > 0) {
+    lines.push(
+      '',
+      `Batch ${BATCH} (efficientnet-wasm and the TFLite runtime run batch 1 only):`,
+      '',
+      `| runtime | first run ms | median ms per batch | p10..p90 ms | min..max ms | runs | images/s |`,
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const result of batched) {
+      const timing = result.timing[BATCH];
+      lines.push(
+        `| ${result.adapter.label} | ${ms(timing.first)} | ${ms(timing.median)} | ${range(timing.p10, timing.p90)} | ${range(timing.min, timing.max)} | ${timing.runs} | ${timing.imagesPerSecond.toFixed(1)} |`,
+      );
+    }
+  }
+  const failed = results.filter((result) => result.error);
+  if (failed.length > 0) {
+    lines.push('', 'Not timed or incomplete:', '');
+    for (const result of failed) lines.push(`- ${result.adapter.label}: ${result.error}`);
+  }
+  lines.push('', 'Setup of each runtime:', '');
+  for (const result of results) {
+    lines.push(`- ${result.adapter.label}: ${versionsOf(result.adapter)}${result.details ? `; ${result.details}` : ''}.`);
+  }
+  return lines.join('\n');
+}
+
+/** Renders BENCHMARKS.md from the machine, the options and the results per network. */
+export function renderReport({ machine, loadAtEnd, command, options, sections, skipped, note, date }) {
+  const lines = [
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `npm run bench` (bench/run.mjs). Edit bench/report.mjs, not this file. -->',
+    '',
+  ];
+  if (note) lines.push(`> ${note}`, '');
+  lines.push(
+    `Run on ${date}.`,
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB.toFixed(0)} GiB`,
+    `- Node ${machine.node} (V8 ${machine.v8}), ${machine.os}`,
+    `- Load average (1, 5, 15 min) at the start: ${loads(machine.loadAverage)}; at the end: ${loads(loadAtEnd)}`,
+    `- Command: \`${command}\``,
+    '',
+    '## Method',
+    '',
+    '- Every runtime runs in its own child process, one at a time, so peak RSS (the process\'s maxRSS, Node itself included) belongs to that runtime and its model.',
+    '- Cold start is measured inside that process: importing the runtime and instantiating its wasm, reading the model file and preparing the model, and the first inference. Node\'s own start-up is not included.',
+    '- Before any timing, each runtime\'s outputs (batch 1, and each image of the batch) are compared with efficientnet-wasm (simd) on the same input; a runtime that disagrees is listed and not timed.',
+    `- After a warm-up of ${options.warmupMs} ms per batch size, the runtimes are timed in ${options.rounds} interleaved rounds (rotated order) of ${Math.round(options.minMs / options.rounds)} ms each, so each gets at least ${options.minMs} ms and ${2 * options.rounds} runs per batch size. Every run reads its output back.`,
+    '- All runtimes use one thread. tfjs-backend-wasm turns its multithreaded build off whenever it runs in Node (its WASM_HAS_MULTITHREAD_SUPPORT flag is false there), so it runs one thread; onnxruntime-web runs with env.wasm.numThreads = 1; onnxruntime-node with one intra-op and one inter-op thread; the TFLite runtime with numThreads 1.',
+    '- onnxruntime-node runs native code (not wasm) and is the ceiling here, not a peer in the same sandbox.',
+    `- efficientnet-wasm runs batch 1 only, so its images/s at batch ${BATCH} equals batch 1. The TFLite fixtures have a fixed batch-1 input.`,
+    '- "ours ÷ runtime" is efficientnet-wasm (simd) median divided by that runtime\'s median at batch 1: below 1 means efficientnet-wasm is faster.',
+    '',
+    '## Results',
+    '',
+  );
+  for (const section of sections) lines.push(networkSection(section.network, section.results), '');
+  if (skipped.length > 0) {
+    lines.push('Skipped:', '');
+    for (const text of skipped) lines.push(`- ${text}`);
+    lines.push('');
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** Prints one line per runtime of a network to the console. */
+export function printSection(network, results, log) {
+  log(`\n${network.title}`);
+  for (const result of results) {
+    const one = result.timing[1];
+    const batched = result.timing[BATCH];
+    const parts = [result.adapter.id.padEnd(17)];
+    if (result.cold) parts.push(`cold ${ms(result.cold.coldMs).padStart(6)} ms`, `first ${ms(result.cold.firstMs[1]).padStart(6)} ms`);
+    if (one) parts.push(`median ${ms(one.median).padStart(6)} ms (p10..p90 ${range(one.p10, one.p90)}, ${one.runs} runs)`, `${one.imagesPerSecond.toFixed(1)} img/s`);
+    if (batched) parts.push(`batch ${BATCH}: ${batched.imagesPerSecond.toFixed(1)} img/s`);
+    parts.push(`peak RSS ${mib(result.peakRssBytes)}`, `ours/this ${ratio(results, result)}`);
+    if (result.error) parts.push(`(${result.error})`);
+    log(parts.join('  '));
+  }
+}

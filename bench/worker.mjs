@@ -1,0 +1,113 @@
+// Child process that runs one runtime on one network for bench/harness.mjs,
+// so that the peak RSS it reports belongs to that runtime alone.
+//
+// Started by child_process.fork with one argument, a JSON object
+// { runtime, network, files, outputGrid, warmupMs, reference }. It loads the
+// model, then replies to the parent's messages over IPC:
+//   (on start)            -> ready: cold start split into import, load and
+//                            first run, plus the first outputs of each batch size
+//   { type: 'warmup' }    -> warm: each batch size ran for warmupMs, not recorded
+//   { type: 'time', batch, ms, minRuns } -> samples: per-run ms, at least
+//                            minRuns runs and at least ms in total
+//   { type: 'finish' }    -> finished: peak RSS, then the process exits
+// A failure is sent as { type: 'error', message } before exiting with code 1.
+import { BATCH, NETWORKS, makeImage } from './models.mjs';
+import { findAdapter } from './peers.mjs';
+
+const config = JSON.parse(process.argv[2]);
+const adapter = findAdapter(config.runtime);
+const network = NETWORKS[config.network];
+
+function send(message) {
+  return new Promise((resolve, reject) => process.send(message, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Makes the images of a batch: image 0 alone for batch 1, images 0..7 for batch 8. */
+function imagesFor(batch) {
+  return Array.from({ length: batch }, (_, index) => makeImage(network, index));
+}
+
+async function start() {
+  const images = new Map(adapter.batches.map((batch) => [batch, imagesFor(batch)]));
+
+  const importStart = performance.now();
+  const runtime = await adapter.importRuntime();
+  const loadStart = performance.now();
+  const handle = await adapter.load(runtime, { network, files: config.files, outputGrid: config.outputGrid });
+  const firstStart = performance.now();
+  const runBatchOne = adapter.prepare(handle, images.get(1));
+  const firstOutput = await runBatchOne();
+  const firstEnd = performance.now();
+
+  const runners = new Map([[1, runBatchOne]]);
+  const outputs = { 1: firstOutput };
+  const firstMs = { 1: firstEnd - firstStart };
+  for (const batch of adapter.batches.filter((size) => size !== 1)) {
+    const run = adapter.prepare(handle, images.get(batch));
+    const start = performance.now();
+    outputs[batch] = await run();
+    firstMs[batch] = performance.now() - start;
+    runners.set(batch, run);
+  }
+  // This package runs batch 1 only, so its outputs for the other images of a batch serve as the reference there.
+  const referenceOutputs = [];
+  if (config.reference) {
+    for (let index = 0; index < BATCH; index++) {
+      referenceOutputs.push(await adapter.prepare(handle, [makeImage(network, index)])());
+    }
+  }
+
+  await send({
+    type: 'ready',
+    details: handle.details,
+    importMs: loadStart - importStart,
+    loadMs: firstStart - loadStart,
+    firstMs,
+    coldMs: firstEnd - importStart,
+    outputs,
+    referenceOutputs,
+  });
+  return runners;
+}
+
+/** Runs repeatedly for at least ms and minRuns runs, reading every output; returns per-run times in ms. */
+async function time(run, ms, minRuns) {
+  const samples = [];
+  let checksum = 0;
+  const until = performance.now() + ms;
+  while (performance.now() < until || samples.length < minRuns) {
+    const begin = performance.now();
+    const output = await run();
+    samples.push(performance.now() - begin);
+    checksum += output[0];
+  }
+  if (!Number.isFinite(checksum)) throw new Error(`${adapter.id} produced a non-finite output while timing.`);
+  return samples;
+}
+
+async function main() {
+  const runners = await start();
+  process.on('message', async (message) => {
+    try {
+      if (message.type === 'warmup') {
+        for (const run of runners.values()) await time(run, config.warmupMs, 2);
+        await send({ type: 'warm' });
+      } else if (message.type === 'time') {
+        const samples = await time(runners.get(message.batch), message.ms, message.minRuns);
+        await send({ type: 'samples', samples });
+      } else if (message.type === 'finish') {
+        // maxRSS is in kilobytes.
+        await send({ type: 'finished', peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+        process.exit(0);
+      }
+    } catch (error) {
+      await send({ type: 'error', message: error.stack ?? String(error) });
+      process.exit(1);
+    }
+  });
+}
+
+main().catch(async (error) => {
+  await send({ type: 'error', message: error.stack ?? String(error) });
+  process.exit(1);
+});
