@@ -24,3 +24,5 @@ export type * from './graph/spec.js';
 export type { ImageInput, ImageSource, PixelData } from './image/index.js';
 export { ImageDecodeError } from './image/index.js';
 export { TfliteFormatError } from './formats/tflite/flatbuffer.js';
+export { TfjsFormatError } from './formats/tfjs/errors.js';
+export type { TfjsModelFiles } from './formats/tfjs/index.js';

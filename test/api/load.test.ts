@@ -29,8 +29,14 @@ describe('loadModel sources', () => {
   });
 
   test('unknown format lists supported ones', async () => {
-    await expect(loadModel(new TextEncoder().encode('{"format": "layers-model"}'))).rejects.toThrow(
-      /unrecognized file format \(first bytes 7b 22 66 6f .*\)\. Supported formats: TFLite \(\.tflite\)\./,
+    await expect(loadModel(new TextEncoder().encode('GIF89a and more'))).rejects.toThrow(
+      /unrecognized file format \(first bytes 47 49 46 38 .*\)\. Supported formats: TFLite \(\.tflite\), TF\.js LayersModel/,
+    );
+  });
+
+  test('JSON that is not a LayersModel is named', async () => {
+    await expect(loadModel(new TextEncoder().encode('{"format": "graph-model"}'))).rejects.toThrow(
+      'it is a JSON file, but not a TF.js LayersModel, which has modelTopology and weightsManifest (its fields are format)',
     );
   });
 
