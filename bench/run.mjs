@@ -68,7 +68,9 @@ const runtimeIds = list('only', ADAPTERS.map((adapter) => adapter.id));
 if (!runtimeIds.includes('ours-simd')) runtimeIds.unshift('ours-simd');
 const note = option('note', null);
 const write = !process.argv.includes('--no-write');
-const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
+// Arguments with spaces or quotes are single-quoted, so the printed command can be pasted into a shell.
+const shellQuote = (arg) => (/^[\w.,=\/:-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
+const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellQuote)] : [])].join(' ');
 
 const machine = describeMachine();
 const log = (text) => console.log(text);
