@@ -1,15 +1,23 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadModel, type Classification, type Model } from '../model.js';
+import { listModelFileTensors, serializeModel } from '../formats/safetensors/index.js';
+import { loadModel, readModelDescription, type Classification, type Model } from '../model.js';
+import { isUrlString } from '../source.js';
 import type { WasmPath } from '../wasm/instantiate.js';
 
 const USAGE = `Usage:
   effnet classify <image...> --model <file> [--top-k N] [--json]
   effnet info --model <file> [--json]
+  effnet convert <model> --output <file> [--json]
 
 Options:
-  -m, --model <file>         model file (.tflite) or URL
+  -m, --model <file>         model file (.tflite, or .safetensors written by convert) or URL
+  -o, --output <file>        file that convert writes: the model as one efficientnet-wasm
+                             .safetensors file, which loads faster than the original
   -k, --top-k <N>            predictions to print per image (default 5)
       --threshold <score>    drop predictions scoring below this (default 0)
       --fit <mode>           stretch (default) or center-crop
@@ -24,6 +32,7 @@ class UsageError extends Error {}
 
 interface Options {
   model?: string;
+  output?: string;
   topK: number;
   threshold: number;
   fit: 'stretch' | 'center-crop';
@@ -40,6 +49,7 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       allowPositionals: true,
       options: {
         model: { type: 'string', short: 'm' },
+        output: { type: 'string', short: 'o' },
         'top-k': { type: 'string', short: 'k' },
         threshold: { type: 'string' },
         fit: { type: 'string' },
@@ -75,6 +85,7 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
     files: positionals.slice(1),
     options: {
       model: values.model,
+      output: values.output,
       topK,
       threshold,
       fit,
@@ -180,6 +191,68 @@ async function info(options: Options): Promise<number> {
   }
 }
 
+/**
+ * Imports a model through its format's importer and writes it as one
+ * efficientnet-wasm model file, which loadModel reads without the importer.
+ */
+async function convert(files: string[], options: Options): Promise<number> {
+  const example = 'as in effnet convert model.tflite -o model.safetensors';
+  if (options.model !== undefined) {
+    throw new UsageError(`Unexpected --model: "convert" takes the model file or URL as its argument, ${example}.`);
+  }
+  if (files.length === 0) throw new UsageError(`Missing model: name the model file or URL to convert, ${example}.`);
+  if (files.length > 1) throw new UsageError(`Unexpected argument ${JSON.stringify(files[1])}: "convert" takes one model.`);
+  if (options.output === undefined) throw new UsageError(`Missing --output: name the file to write, ${example}.`);
+  const [input] = files;
+  const output = options.output;
+  await rejectSameFile(input, output);
+
+  const start = performance.now();
+  const description = await readModelDescription(input);
+  const bytes = serializeModel(description);
+  await writeOutput(output, bytes);
+  const seconds = (performance.now() - start) / 1000;
+  const tensors = listModelFileTensors(bytes, output).length;
+
+  if (options.json) {
+    const summary = { input, output, bytes: bytes.length, tensors, inputFormat: description.format, seconds: Number(seconds.toFixed(3)) };
+    console.log(JSON.stringify(summary, null, 2));
+  } else {
+    const size = `${(bytes.length / 1048576).toFixed(1)} MiB`;
+    console.log(`Wrote ${output} (${size}, ${tensors} tensors) from ${input} (${description.format}) in ${seconds.toFixed(2)} s.`);
+  }
+  return 0;
+}
+
+/** Rejects an output that names the input file, also through another path, a symbolic link or a hard link. */
+async function rejectSameFile(input: string, output: string): Promise<void> {
+  let inputPath = input;
+  if (isUrlString(input)) {
+    if (!/^file:/i.test(input)) return;
+    inputPath = fileURLToPath(input);
+  }
+  let same = path.resolve(inputPath) === path.resolve(output);
+  if (!same) {
+    const [inputStat, outputStat] = await Promise.all([stat(inputPath).catch(() => null), stat(output).catch(() => null)]);
+    same = inputStat !== null && outputStat !== null && inputStat.dev === outputStat.dev && inputStat.ino === outputStat.ino;
+  }
+  if (same) {
+    throw new UsageError(`Invalid --output: ${output} is the model being converted, and convert never overwrites its input. Name another file.`);
+  }
+}
+
+async function writeOutput(output: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeFile(output, bytes);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`Failed to write ${output}: the directory ${path.dirname(path.resolve(output))} does not exist.`);
+    if (code === 'EISDIR') throw new Error(`Failed to write ${output}: it is a directory. Name a file.`);
+    if (code === 'EACCES' || code === 'EPERM') throw new Error(`Failed to write ${output}: permission denied.`);
+    throw new Error(`Failed to write ${output}: ${(error as Error).message}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { command, files, options, help, version } = parse(argv);
   if (version) {
@@ -194,14 +267,19 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
+  if (options.output !== undefined && command !== 'convert') {
+    throw new UsageError(`Unexpected --output: only "convert" writes a file, "${command}" prints its results.`);
+  }
   switch (command) {
+    case 'convert':
+      return convert(files, options);
     case 'classify':
       return classify(files, options);
     case 'info':
       if (files.length > 0) throw new UsageError(`Unexpected argument ${JSON.stringify(files[0])}: "info" takes only --model.`);
       return info(options);
     default:
-      throw new UsageError(`Unknown command ${JSON.stringify(command)}: expected classify or info.`);
+      throw new UsageError(`Unknown command ${JSON.stringify(command)}: expected classify, info or convert.`);
   }
 }
 
