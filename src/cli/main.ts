@@ -218,7 +218,7 @@ async function convert(files: string[], options: Options): Promise<number> {
     const summary = { input, output, bytes: bytes.length, tensors, inputFormat: description.format, seconds: Number(seconds.toFixed(3)) };
     console.log(JSON.stringify(summary, null, 2));
   } else {
-    const size = `${(bytes.length / 1048576).toFixed(1)} MiB`;
+    const size = bytes.length < 1048576 ? `${(bytes.length / 1024).toFixed(1)} KiB` : `${(bytes.length / 1048576).toFixed(1)} MiB`;
     console.log(`Wrote ${output} (${size}, ${tensors} tensors) from ${input} (${description.format}) in ${seconds.toFixed(2)} s.`);
   }
   return 0;
