@@ -1,4 +1,5 @@
-export { loadModel, createModel, Model, topPredictions } from './model.js';
+export { loadModel, createModel, readModelDescription, Model, topPredictions } from './model.js';
+export { serializeModel } from './formats/safetensors/index.js';
 export type {
   LoadModelOptions,
   ClassifyOptions,

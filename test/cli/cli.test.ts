@@ -41,7 +41,7 @@ describe('effnet usage', () => {
   test('unknown command exits 2', () => {
     const result = effnet('frobnicate');
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('effnet: Unknown command "frobnicate": expected classify or info.');
+    expect(result.stderr).toContain('effnet: Unknown command "frobnicate": expected classify, info or convert.');
   });
 
   test('unknown option exits 2', () => {
