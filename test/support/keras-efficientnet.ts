@@ -532,8 +532,8 @@ function yieldToEventLoop(): Promise<void> {
  * model.predict uses, through the same layer apply calls, and yields to the
  * event loop after each layer. One synchronous predict of B4 or larger blocks
  * the worker for minutes, and vitest then fails the run with "Timeout calling
- * onTaskUpdate". Every tensor this makes is pushed to createdTensors for the caller to
- * dispose.
+ * onTaskUpdate". Every tensor this makes is pushed to createdTensors for the
+ * caller to dispose.
  */
 async function runLayers(model: tf.LayersModel, input: tf.Tensor, hooks: LayerHooks, createdTensors: tf.Tensor[]): Promise<tf.Tensor> {
   const values = new Map<number, tf.Tensor>([[model.inputs[0].id, input]]);
@@ -987,7 +987,7 @@ export interface TfjsReference {
 
 /**
  * Runs each input ([height, width, 3]) through model with tfjs, one layer at
- * a time (see runLayers), and disposes every tensor it createdTensors. Shapes of the
+ * a time (see runLayers), and disposes every tensor it made. Shapes of the
  * layers named in taps are recorded.
  */
 export async function predictTfjs(model: tf.LayersModel, inputs: Float32Array[], height: number, width: number, taps: string[] = []): Promise<TfjsReference> {
