@@ -3,7 +3,7 @@ import type { KernelExports } from '../wasm/kernels.js';
 import { foldBatchNorm, scaleOutputChannels } from './batchnorm.js';
 import { activationBounds, lowerGraph, type LoweredGraph } from './integer.js';
 import { resolveAxis } from './padding.js';
-import { planMemory, type TensorLifetime } from './plan.js';
+import { planMemory, type MemoryPlan, type TensorLifetime } from './plan.js';
 import {
   ACTIVATION_CODES,
   type BatchNorm,
@@ -270,12 +270,21 @@ export class GraphExecutor {
     }
     // The same definitions give the same memory plan, so the timed steps bind to the same pointers.
     const definitions = this.defineSteps(height, width, timed as unknown as KernelExports);
-    const plan = planMemory(collectLifetimes(definitions.steps, definitions.floats, definitions.input, definitions.output));
-    const base = this.arenaMark;
-    const steps = definitions.steps.map((step) => step.bind((tensor) => base + plan.offsets.get(tensor)!));
+    const pointer = this.pointers(planSteps(definitions));
+    const steps = definitions.steps.map((step) => step.bind(pointer));
     this.kernels.writeF32(run.inputPointer, input);
     for (const step of steps) step();
     return [...totals.entries()].map(([kernel, entry]) => ({ kernel, ...entry })).sort((a, b) => b.ms - a.ms);
+  }
+
+  /** Maps a tensor name to its pointer in the arena under a memory plan. */
+  private pointers(plan: MemoryPlan): (tensor: string) => number {
+    const base = this.arenaMark;
+    return (tensor) => {
+      const offset = plan.offsets.get(tensor);
+      if (offset === undefined) throw new Error(`Internal error: tensor ${tensor} has no place in the memory plan.`);
+      return base + offset;
+    };
   }
 
   private grid(grid: QuantGrid | undefined): QuantGrid | null {
@@ -383,8 +392,7 @@ export class GraphExecutor {
     }
 
     const definitions = this.defineSteps(height, width);
-    const tensors = collectLifetimes(definitions.steps, definitions.floats, definitions.input, definitions.output);
-    const plan = planMemory(tensors);
+    const plan = planSteps(definitions);
 
     // One arena serves every input size: it is grown (re-reserved at the same mark) when a larger size arrives.
     if (plan.totalBytes > this.arenaCapacity) {
@@ -392,12 +400,7 @@ export class GraphExecutor {
       this.kernels.alloc(plan.totalBytes);
       this.arenaCapacity = plan.totalBytes;
     }
-    const base = this.arenaMark;
-    const pointer = (tensor: string) => {
-      const offset = plan.offsets.get(tensor);
-      if (offset === undefined) throw new Error(`Internal error: tensor ${tensor} has no place in the memory plan.`);
-      return base + offset;
-    };
+    const pointer = this.pointers(plan);
     this.prepared = {
       height,
       width,
@@ -676,6 +679,11 @@ function foldLayer(
     );
   }
   return { weight: scaleOutputChannels(layer.weight, folded.scale), bias: folded.bias };
+}
+
+/** Plans the arena of a set of step definitions. */
+function planSteps(definitions: { steps: StepDefinition[]; floats: Map<string, number>; input: string; output: string }): MemoryPlan {
+  return planMemory(collectLifetimes(definitions.steps, definitions.floats, definitions.input, definitions.output));
 }
 
 /** Derives each tensor's lifetime from the steps that write and read it. */
