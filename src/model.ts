@@ -57,7 +57,7 @@ export interface ModelInfo {
   numClasses: number | null;
   outputSize: number | null;
   hasLabels: boolean;
-  /** What predict() takes: 0-255 'pixels', or 'normalized' values. */
+  /** Input space of predict(): 0-255 'pixels', or 'normalized' values. */
   inputSpace: 'pixels' | 'normalized';
   quantized: boolean;
   quantizationGrid: boolean;
@@ -173,10 +173,10 @@ export class Model {
   /**
    * Runs the model on one NHWC tensor [1, height, width, 3] and returns the raw
    * output: probabilities for a softmax classifier, logits, or pooled features.
-   * The tensor is what the model itself takes (info.inputSpace): 0-255 pixel
-   * values for integer TFLite models and Keras models with preprocessing
-   * layers, which predict() normalizes; otherwise values already normalized with
-   * info.normalization. The size defaults to the model's input size.
+   * The tensor is in the model's own input space (info.inputSpace). Integer
+   * TFLite models and Keras models with preprocessing layers take 0-255 pixel
+   * values, which predict() normalizes. Other models take values already
+   * normalized with info.normalization. The size defaults to the model's input size.
    */
   predict(input: Float32Array, size?: { height: number; width: number }): Float32Array {
     const executor = this.requireExecutor();

@@ -6,7 +6,7 @@ import type { TfjsModelFiles } from './formats/tfjs/index.js';
  */
 export type ModelSource = string | URL | Uint8Array | ArrayBuffer | TfjsModelFiles;
 
-/** What a resource is, for error messages. */
+/** Kind of a resource, named in error messages. */
 export type ResourceKind = 'model' | 'image' | 'weight shard';
 
 /** The bytes of a model file and a name for messages. */

@@ -5,7 +5,7 @@ import { storeLanes } from '../shared/lanes';
 /**
  * Replaces each value x of a [pixels, channels] map in place by
  * clamp(nearest(x * multipliers[c]), low, high), rounding ties to even as an
- * fp32 requantization does. multipliers holds one value per channel, or one
+ * fp32 requantization does. multipliers contains one value per channel, or one
  * for all channels when perChannel is 0. low and high are in the same
  * zero-point-relative units as the result.
  */

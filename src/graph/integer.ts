@@ -93,9 +93,9 @@ export type LoweredGraph = Map<WeightedLayer, IntegerLayer>;
 
 /**
  * Lowers every weighted layer of the graph, or returns null unless the whole
- * graph can run as an integer pipeline: every tensor has a grid, every weighted
- * layer lowers, and there is no squeeze-excite (integer models in the supported
- * formats carry none).
+ * graph can run as an integer pipeline. That needs a grid on every tensor, every
+ * weighted layer lowered, and no squeeze-excite (integer models in the
+ * supported formats have none).
  */
 export function lowerGraph(graph: Graph): LoweredGraph | null {
   let grid = graph.inputGrid;

@@ -58,7 +58,7 @@ export interface KernelExports {
   /**
    * Requantizes a [pixels, channels] map of integer accumulators in place to
    * clamp(nearest(x * multipliers[c]), low, high), rounding ties to even.
-   * With perChannel 0, multipliers holds one value for all channels.
+   * With perChannel 0, multipliers contains one value for all channels.
    */
   requantize_f32(data: number, pixels: number, channels: number, multipliers: number, perChannel: number, low: number, high: number): void;
   /** output = clamp(nearest(a * aScale + b * bScale), low, high), count floats (a quantized ADD). */

@@ -25,7 +25,7 @@ function randomInput(count: number, seed: number): Float32Array {
 }
 
 /**
- * An image-like input: per-channel waves of seeded frequency and phase plus a
+ * Returns an image-like input: per-channel waves of seeded frequency and phase plus a
  * little noise. Unlike independent noise, two seeds give different pooled
  * features, so the network output depends on which input it saw.
  */

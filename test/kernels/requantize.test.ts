@@ -21,7 +21,7 @@ function clamp(x: number, low: number, high: number): number {
   return Math.min(high, Math.max(low, x));
 }
 
-/** Integer accumulators as an exact f32 pipeline holds them, with some exact ties mixed in. */
+/** Returns integer accumulators as an exact f32 pipeline stores them, with some exact ties mixed in. */
 function accumulators(random: Random, count: number, multiplier: number): Float32Array {
   const values = new Float32Array(count);
   for (let i = 0; i < count; i++) {

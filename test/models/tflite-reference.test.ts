@@ -8,7 +8,7 @@ const SCORE_TOLERANCE = 0.03;
 // Top-1 must agree wherever TFLite itself is at least this confident.
 const CONFIDENT_SCORE = 0.5;
 // Raw uint8 outputs, in output quantization steps. Two independent integer runtimes (TFLite and Arm NN)
-// differ by up to 10 steps on these inputs; our emulated integer pipeline requantizes as TFLite's XNNPACK
+// differ by up to 10 steps on these inputs. Our emulated integer pipeline requantizes as TFLite's XNNPACK
 // kernels do, so only a rare rounding tie or an accumulator above 2^24 may move a value.
 const RAW_TOLERANCE = 2;
 
@@ -65,7 +65,7 @@ describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture mod
       });
 
       // From the photo file: decoding and uint8 resizing reproduce Pillow's bytes, so classify()
-      // sees the same input as TFLite did and its top 5 follow TFLite's within the raw tolerance.
+      // feeds the model TFLite's input and its top 5 follow TFLite's within the raw tolerance.
       test.each(Object.keys(expected.runs))('%s from the photo file', async (input) => {
         const run = expected.runs[input];
         const photo = PHOTO_FILES[input];
