@@ -269,7 +269,7 @@ describe('efficientnetb0 weight encodings and Keras 3 JSON', () => {
 
 describe('transfer model on a nested efficientnetb0 against tfjs', () => {
   const fixture: Fixture = {
-    name: 'efficientnetb0 backbone + GlobalAveragePooling2D + Dropout + Dense(5)',
+    name: 'efficientnetb0 backbone with ImageNet rescaling + GlobalAveragePooling2D + Dropout + Dense(5)',
     seed: SEED + 20,
     height: 224,
     width: 224,

@@ -8,8 +8,9 @@
  * the Keras 3 JSON shape. Tests load these files with our package and
  * compare with tfjs predicting on the same model.
  *
- * The models follow Keras's `weights=None` path, which has no third Rescaling
- * layer after Normalization (Keras adds it only for `weights='imagenet'`).
+ * The models follow Keras's `weights=None` path unless `imagenetRescaling`
+ * asks for the third Rescaling layer that Keras adds after Normalization
+ * for `weights='imagenet'`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -216,6 +217,12 @@ export interface KerasEfficientNetOptions {
    * weights, the way Keras 2 saves the application). Default 'weights'.
    */
   normalization?: 'config' | 'weights';
+  /**
+   * Adds Keras's `rescaling_1` after Normalization, which multiplies each
+   * channel by 1/sqrt(std) as `weights='imagenet'` builds it, so that the
+   * stored standard deviations act as standard deviations. Default false.
+   */
+  imagenetRescaling?: boolean;
 }
 
 /** Block arguments after compound scaling, as Keras's block() receives them. */
@@ -330,6 +337,9 @@ export function buildKerasEfficientNet(variant: KerasVariant, options: KerasEffi
     }),
     x,
   );
+  if (options.imagenetRescaling) {
+    x = apply(tf.layers.rescaling({ scale: IMAGENET_VARIANCE.map((std) => 1 / Math.sqrt(std)) as unknown as number, offset: 0, name: 'rescaling_1' }), x);
+  }
 
   x = apply(tf.layers.zeroPadding2d({ padding: correctPad(x.shape[1], x.shape[2], 3), name: 'stem_conv_pad' }), x);
   x = apply(
@@ -364,11 +374,12 @@ export function buildKerasEfficientNet(variant: KerasVariant, options: KerasEffi
  * Builds the transfer-learning model that Keras users write around a
  * backbone: EfficientNet without its top as one nested layer, then
  * GlobalAveragePooling2D, Dropout and a softmax Dense, with Keras's automatic
- * layer names.
+ * layer names. The backbone is built as `weights='imagenet'` builds it (with
+ * the third Rescaling), since transfer learning starts from those weights.
  */
 export function buildTransferModel(variant: KerasVariant, classes: number, normalization: 'config' | 'weights' = 'weights'): tf.LayersModel {
   const size = KERAS_SCALING[variant].resolution;
-  const backbone = buildKerasEfficientNet(variant, { includeTop: false, pooling: null, normalization });
+  const backbone = buildKerasEfficientNet(variant, { includeTop: false, pooling: null, normalization, imagenetRescaling: true });
   const input = tf.input({ shape: [size, size, 3], name: 'input_2' });
   let x = apply(backbone, input);
   x = apply(tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }), x);
