@@ -3,8 +3,10 @@
 //
 // The parent process writes every model file once (prepareModelFiles), so each
 // runtime's child process measures its cold start from files on disk:
-// - <dir>/b0.graph: the EfficientNet-B0 Graph with seeded random weights and
-//   BatchNorm unfolded, as v8.serialize bytes (this package and tfjs, Keras-style);
+// - <dir>/b0.safetensors: the EfficientNet-B0 Graph with seeded random weights
+//   and BatchNorm unfolded, in this package's own file format (serializeModel),
+//   which this package loads as a user would, with loadModel;
+// - <dir>/b0.graph: the same Graph as v8.serialize bytes (tfjs, Keras-style);
 // - <dir>/b0-folded.graph: the same Graph with BatchNorm folded into each
 //   convolution's weights and bias (tfjs, folded);
 // - <dir>/b0.onnx: the folded Graph as ONNX (onnxruntime-web and onnxruntime-node);
@@ -120,6 +122,18 @@ export function foldGraph(graph, { foldBatchNorm, scaleOutputChannels }) {
   };
 }
 
+/** The model description of the random B0: no labels, input already normalized. */
+export function b0Description(graph) {
+  return {
+    name: 'efficientnet-b0',
+    format: 'builtin',
+    graph,
+    labels: null,
+    normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
+    quantized: false,
+  };
+}
+
 /** Reads a Graph written by prepareModelFiles. */
 export function readGraphFile(file) {
   return v8.deserialize(readFileSync(file));
@@ -133,7 +147,7 @@ export async function prepareModelFiles(dir) {
   if (!existsSync(distEntry)) {
     throw new Error(`${distEntry} is missing: run "npm run build" before "npm run bench".`);
   }
-  const { efficientNetArchitecture, randomGraph } = await import(distEntry);
+  const { efficientNetArchitecture, randomGraph, serializeModel } = await import(distEntry);
   const batchnorm = await import(path.join(root, 'dist', 'graph', 'batchnorm.js'));
   const { graphToOnnx } = await import('./onnx-writer.mjs');
 
@@ -141,10 +155,12 @@ export async function prepareModelFiles(dir) {
   const graph = randomGraph(efficientNetArchitecture('b0'), B0_SEED, { gain: B0_GAIN });
   const folded = foldGraph(graph, batchnorm);
   const files = {
+    modelFile: path.join(dir, 'b0.safetensors'),
     graph: path.join(dir, 'b0.graph'),
     foldedGraph: path.join(dir, 'b0-folded.graph'),
     onnx: path.join(dir, 'b0.onnx'),
   };
+  writeFileSync(files.modelFile, serializeModel(b0Description(graph)));
   writeFileSync(files.graph, v8.serialize(graph));
   writeFileSync(files.foldedGraph, v8.serialize(folded));
   writeFileSync(files.onnx, graphToOnnx(folded, { name: 'efficientnet_b0' }));

@@ -1,6 +1,6 @@
 import type { KernelInstance } from '../wasm/instantiate.js';
 import type { KernelExports } from '../wasm/kernels.js';
-import { foldBatchNorm, scaleOutputChannels } from './batchnorm.js';
+import { foldBatchNorm } from './batchnorm.js';
 import { activationBounds, lowerGraph, type LoweredGraph } from './integer.js';
 import { resolveAxis } from './padding.js';
 import { planMemory, type MemoryPlan, type TensorLifetime } from './plan.js';
@@ -98,6 +98,16 @@ interface PreparedRun {
   outputCount: number;
   outputShape: number[];
   arenaBytes: number;
+}
+
+/** A layer's weights as the kernels take them, before they are copied into wasm memory. */
+interface PreparedWeights {
+  weight: Float32Array;
+  /** Per-output-channel factor that BatchNorm folding applies to the weight in wasm memory, or null. */
+  weightScale: Float32Array | null;
+  bias: Float32Array;
+  activation: number;
+  requantization: Requantization | null;
 }
 
 /**
@@ -310,23 +320,39 @@ export class GraphExecutor {
     layer: PointwiseLayer | ConvLayer | DepthwiseLayer,
     name: string,
     outChannels: number,
-  ): { weight: Float32Array; bias: Float32Array; activation: number; requantization: Requantization | null } {
+  ): PreparedWeights {
     if (this.lowered) {
       const lowered = this.lowered.get(layer);
       if (!lowered) throw new Error(`Internal error: ${name} cannot run in the integer pipeline.`);
       return {
         weight: lowered.weight,
+        weightScale: null,
         bias: lowered.bias,
         activation: ACTIVATION_CODES.linear,
         requantization: this.requantization(lowered.multipliers, lowered),
       };
     }
-    const { weight, bias } = foldLayer(layer, name, outChannels);
-    return { weight, bias, activation: ACTIVATION_CODES[layer.activation], requantization: null };
+    const { weightScale, bias } = foldLayer(layer, name, outChannels);
+    return { weight: layer.weight, weightScale, bias, activation: ACTIVATION_CODES[layer.activation], requantization: null };
+  }
+
+  /**
+   * Multiplies output channel c of the weight at pointer ([..., outChannels], count
+   * floats) by scale[c] in wasm memory: BatchNorm folding with no weight copy in
+   * JavaScript. Each product of two floats rounds once, as in scaleOutputChannels.
+   */
+  private scaleOutputChannels(pointer: number, count: number, outChannels: number, scale: Float32Array | null): void {
+    if (!scale) return;
+    const kernels = this.kernels;
+    const mark = kernels.mark();
+    const scalePointer = kernels.allocF32(outChannels);
+    kernels.writeF32(scalePointer, scale);
+    kernels.exports.scale_channels_f32(pointer, count / outChannels, outChannels, scalePointer, pointer);
+    kernels.release(mark);
   }
 
   private packPointwise(layer: PointwiseLayer, name: string): PackedPointwise {
-    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, layer.outChannels);
+    const { weight, weightScale, bias, activation, requantization } = this.prepareWeights(layer, name, layer.outChannels);
     const kernels = this.kernels;
     const exports = kernels.exports;
     const packedFloats = exports.gemm_packed_size(layer.inChannels, layer.outChannels);
@@ -337,6 +363,7 @@ export class GraphExecutor {
     const mark = kernels.mark();
     const source = kernels.allocF32(weight.length);
     kernels.writeF32(source, weight);
+    this.scaleOutputChannels(source, weight.length, layer.outChannels, weightScale);
     exports.gemm_pack_f32(source, layer.inChannels, layer.outChannels, packed);
     kernels.release(mark);
     return {
@@ -357,9 +384,10 @@ export class GraphExecutor {
     inChannels: number,
     outChannels: number,
   ): PackedConv {
-    const { weight, bias, activation, requantization } = this.prepareWeights(layer, name, outChannels);
+    const { weight, weightScale, bias, activation, requantization } = this.prepareWeights(layer, name, outChannels);
     const weightPointer = this.kernels.allocF32(weight.length);
     this.kernels.writeF32(weightPointer, weight);
+    this.scaleOutputChannels(weightPointer, weight.length, outChannels, weightScale);
     const biasPointer = this.kernels.allocF32(outChannels);
     this.kernels.writeF32(biasPointer, bias);
     return {
@@ -663,14 +691,22 @@ export class GraphExecutor {
   }
 }
 
-/** Folds a layer's BatchNorm into its weight and bias; returns the weight unchanged without one. */
+/**
+ * Folds a layer's BatchNorm: returns the per-output-channel scale that the
+ * weight takes (null without BatchNorm) and the folded bias.
+ */
 function foldLayer(
   layer: { weight: Float32Array; bias: Float32Array | null; batchNorm?: BatchNorm },
   name: string,
   outChannels: number,
-): { weight: Float32Array; bias: Float32Array } {
+): { weightScale: Float32Array | null; bias: Float32Array } {
+  if (layer.weight.length % outChannels !== 0) {
+    throw new Error(
+      `Invalid weight in ${name}: ${layer.weight.length} values do not divide into ${outChannels} output channels.`,
+    );
+  }
   if (!layer.batchNorm) {
-    return { weight: layer.weight, bias: layer.bias ?? new Float32Array(outChannels) };
+    return { weightScale: null, bias: layer.bias ?? new Float32Array(outChannels) };
   }
   const folded = foldBatchNorm(layer.batchNorm, layer.bias, name);
   if (folded.scale.length !== outChannels) {
@@ -678,7 +714,7 @@ function foldLayer(
       `Invalid BatchNorm in ${name}: expected ${outChannels} channels to match the layer, but got ${folded.scale.length}.`,
     );
   }
-  return { weight: scaleOutputChannels(layer.weight, folded.scale), bias: folded.bias };
+  return { weightScale: folded.scale, bias: folded.bias };
 }
 
 /** Plans the arena of a set of step definitions. */
