@@ -9,6 +9,21 @@ export type {
   ModelInfo,
 } from './model.js';
 export type { ModelSource } from './source.js';
+export {
+  listModels,
+  downloadModel,
+  modelRegistry,
+  ModelDownloadError,
+  DEFAULT_MODEL_NAME,
+  MODEL_ZOO,
+  type ModelDownloadOptions,
+  type ModelListing,
+  type DownloadProgress,
+  type ProgressCallback,
+  type ZooEntry,
+  type ZooFile,
+  type ZooFormat,
+} from './zoo/index.js';
 export { wasmSupport, type WasmPath, type WasmSupport } from './wasm/instantiate.js';
 export { hasWasmSimd } from './wasm/features.js';
 export {

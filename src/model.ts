@@ -5,8 +5,9 @@ import type { ModelDescription, Normalization } from './graph/spec.js';
 import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
 import { isUrlString, readSource, type ModelSource } from './source.js';
 import { KernelInstance, type WasmPath } from './wasm/instantiate.js';
+import { resolveModelSource, type ModelDownloadOptions } from './zoo/index.js';
 
-export interface LoadModelOptions {
+export interface LoadModelOptions extends ModelDownloadOptions {
   /** Kernel build: 'auto' (SIMD when the runtime supports it), 'simd' or 'scalar'. */
   wasmPath?: WasmPath | 'auto';
   /**
@@ -77,19 +78,21 @@ export interface ModelInfo {
 }
 
 /**
- * Loads a model from a file path (Node), a URL, the file's bytes, or a TF.js
+ * Loads a model from a registry name (such as 'efficientnet-lite0', downloaded
+ * once and cached), a file path (Node), a URL, the file's bytes, or a TF.js
  * { modelJson, weights } object, and prepares it to run. The returned model is
  * fully loaded, or this throws.
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
-  return createModel(await readModelDescription(source), options);
+  return createModel(await readModelDescription(source, options), options);
 }
 
 /**
  * Reads and imports a model file without preparing it to run, e.g. to convert it.
  * A TF.js model.json given by path or URL reads its weight shards from the same folder.
  */
-export async function readModelDescription(source: ModelSource): Promise<ModelDescription> {
+export async function readModelDescription(source: ModelSource, options: ModelDownloadOptions = {}): Promise<ModelDescription> {
+  source = await resolveModelSource(source, options);
   if (isTfjsModelFiles(source)) return importTfjsFiles(source);
   const { bytes, name, readRelative } = await readSource(source);
   return importModel(bytes, name, { readRelative });

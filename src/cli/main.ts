@@ -5,17 +5,25 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { listModelFileTensors, serializeModel } from '../formats/safetensors/index.js';
-import { loadModel, readModelDescription, type Classification, type Model } from '../model.js';
+import { readModelDescription, type Classification, type Model } from '../model.js';
 import { isUrlString } from '../source.js';
 import type { WasmPath } from '../wasm/instantiate.js';
+import { DEFAULT_MODEL_NAME } from '../zoo/index.js';
+import { formatBench, runBench } from './bench.js';
+import { printModels } from './models.js';
+import { loadModelWithProgress } from './progress.js';
 
 const USAGE = `Usage:
-  effnet classify <image...> --model <file> [--top-k N] [--json]
-  effnet info --model <file> [--json]
+  effnet classify <image...> [--model <name|file>] [--top-k N] [--json]
+  effnet info [--model <name|file>] [--json]
   effnet convert <model> --output <file> [--json]
+  effnet models [--json]
+  effnet bench [--model <name|file>] [--runs N] [--warmup N] [--size HxW] [--json]
 
 Options:
-  -m, --model <file>         model file (.tflite, or .safetensors written by convert) or URL
+  -m, --model <name|file>    model: a name from "effnet models" (default ${DEFAULT_MODEL_NAME},
+                             downloaded once into the cache), a file (.tflite, model.json,
+                             or .safetensors written by convert) or a URL
   -o, --output <file>        file that convert writes: the model as one efficientnet-wasm
                              .safetensors file, which loads faster than the original
   -k, --top-k <N>            predictions to print per image (default 5)
@@ -23,9 +31,19 @@ Options:
       --fit <mode>           stretch (default) or center-crop
       --wasm <path>          kernel build: auto (default), simd or scalar
       --no-quantization-grid run quantized models in plain float
+      --runs <N>             bench: timed runs (default 10)
+      --warmup <N>           bench: untimed runs before them (default 2)
+      --size <HxW>           bench: input size for a model without a fixed one (default 224x224);
+                             without --model, the size of the random-weight EfficientNet-B0
       --json                 print JSON instead of text
   -h, --help                 print this help
-  -v, --version              print the version`;
+  -v, --version              print the version
+
+Environment:
+  EFFNET_CACHE_DIR           folder of downloaded models (default $XDG_CACHE_HOME/efficientnet-wasm
+                             or ~/.cache/efficientnet-wasm)
+  EFFNET_MODEL_BASE_URL      base URL of a mirror that replaces the published model locations
+  EFFNET_MODEL_REGISTRY      JSON file of extra registry entries: { "baseUrl": ..., "models": [...] }`;
 
 /** An error in how the command was called: printed with the usage hint, exit code 2. */
 class UsageError extends Error {}
@@ -39,6 +57,10 @@ interface Options {
   wasm: WasmPath | 'auto';
   quantizationGrid: boolean;
   json: boolean;
+  runs: number;
+  warmup: number;
+  size: { height: number; width: number } | null;
+  benchOptionGiven: boolean;
 }
 
 function parse(argv: string[]): { command: string | undefined; files: string[]; options: Options; help: boolean; version: boolean } {
@@ -55,6 +77,9 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
         fit: { type: 'string' },
         wasm: { type: 'string' },
         'no-quantization-grid': { type: 'boolean' },
+        runs: { type: 'string' },
+        warmup: { type: 'string' },
+        size: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -80,6 +105,22 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
   if (wasm !== 'auto' && wasm !== 'simd' && wasm !== 'scalar') {
     throw new UsageError(`Invalid --wasm: expected auto, simd or scalar, but got ${JSON.stringify(wasm)}.`);
   }
+  const runs = values.runs === undefined ? 10 : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) {
+    throw new UsageError(`Invalid --runs: expected a positive integer, but got ${JSON.stringify(values.runs)}.`);
+  }
+  const warmup = values.warmup === undefined ? 2 : Number(values.warmup);
+  if (!Number.isInteger(warmup) || warmup < 0) {
+    throw new UsageError(`Invalid --warmup: expected a non-negative integer, but got ${JSON.stringify(values.warmup)}.`);
+  }
+  let size: Options['size'] = null;
+  if (values.size !== undefined) {
+    const match = /^(\d+)x(\d+)$/i.exec(values.size);
+    if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) {
+      throw new UsageError(`Invalid --size: expected HEIGHTxWIDTH in pixels, as in 224x224, but got ${JSON.stringify(values.size)}.`);
+    }
+    size = { height: Number(match[1]), width: Number(match[2]) };
+  }
   return {
     command: positionals[0],
     files: positionals.slice(1),
@@ -92,6 +133,10 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       wasm,
       quantizationGrid: !values['no-quantization-grid'],
       json: Boolean(values.json),
+      runs,
+      warmup,
+      size,
+      benchOptionGiven: values.runs !== undefined || values.warmup !== undefined || values.size !== undefined,
     },
     help: Boolean(values.help),
     version: Boolean(values.version),
@@ -119,8 +164,13 @@ function packageVersion(): string {
 }
 
 async function openModel(options: Options): Promise<Model> {
-  if (!options.model) throw new UsageError('Missing --model: name the model file to use, e.g. --model model.tflite.');
-  return loadModel(options.model, { wasmPath: options.wasm, quantizationGrid: options.quantizationGrid });
+  return loadModelWithProgress(options.model ?? DEFAULT_MODEL_NAME, { wasmPath: options.wasm, quantizationGrid: options.quantizationGrid });
+}
+
+async function bench(options: Options): Promise<number> {
+  const result = await runBench(options);
+  console.log(options.json ? JSON.stringify(result, null, 2) : formatBench(result));
+  return 0;
 }
 
 function formatClassification(file: string, result: Classification): string {
@@ -270,6 +320,9 @@ async function main(argv: string[]): Promise<number> {
   if (options.output !== undefined && command !== 'convert') {
     throw new UsageError(`Unexpected --output: only "convert" writes a file, "${command}" prints its results.`);
   }
+  if (options.benchOptionGiven && command !== 'bench') {
+    throw new UsageError(`Unexpected --runs, --warmup or --size: only "bench" takes them, not "${command}".`);
+  }
   switch (command) {
     case 'convert':
       return convert(files, options);
@@ -278,8 +331,15 @@ async function main(argv: string[]): Promise<number> {
     case 'info':
       if (files.length > 0) throw new UsageError(`Unexpected argument ${JSON.stringify(files[0])}: "info" takes only --model.`);
       return info(options);
+    case 'models':
+    case 'list':
+      if (files.length > 0 || options.model !== undefined) throw new UsageError(`Unexpected argument: "${command}" takes only --json.`);
+      return printModels(options.json);
+    case 'bench':
+      if (files.length > 0) throw new UsageError(`Unexpected argument ${JSON.stringify(files[0])}: "bench" takes the model as --model.`);
+      return bench(options);
     default:
-      throw new UsageError(`Unknown command ${JSON.stringify(command)}: expected classify, info or convert.`);
+      throw new UsageError(`Unknown command ${JSON.stringify(command)}: expected classify, info, convert, models or bench.`);
   }
 }
 

@@ -29,7 +29,7 @@ describe('effnet usage', () => {
   test('help prints usage', () => {
     const result = effnet('--help');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('effnet classify <image...> --model <file>');
+    expect(result.stdout).toContain('effnet classify <image...> [--model <name|file>]');
   });
 
   test('version matches package.json', () => {
@@ -41,7 +41,7 @@ describe('effnet usage', () => {
   test('unknown command exits 2', () => {
     const result = effnet('frobnicate');
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('effnet: Unknown command "frobnicate": expected classify, info or convert.');
+    expect(result.stderr).toContain('effnet: Unknown command "frobnicate": expected classify, info, convert, models or bench.');
   });
 
   test('unknown option exits 2', () => {
@@ -63,10 +63,14 @@ describe('effnet usage', () => {
     expect(result.stderr).toContain('Usage:');
   });
 
-  test('missing model option exits 2', () => {
-    const result = effnet('classify', 'photo.jpg');
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('Missing --model');
+  test('no model option uses the default name', () => {
+    // An empty cache and a mirror on a closed loopback port: the default model is looked up, and nothing leaves the machine.
+    const env = { ...process.env, EFFNET_CACHE_DIR: mkdtempSync(path.join(tmpdir(), 'effnet-cache-')), EFFNET_MODEL_BASE_URL: 'http://127.0.0.1:9/' };
+    const result = spawnSync(process.execPath, [CLI, 'classify', 'photo.jpg'], { encoding: 'utf8', cwd: REPOSITORY_ROOT, env });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      'effnet: Failed to download model efficientnet-lite0 from http://127.0.0.1:9/image_classifier/efficientnet_lite0/float32/1/efficientnet_lite0.tflite',
+    );
   });
 
   test('invalid top-k exits 2', () => {
