@@ -186,19 +186,65 @@ function dwconvRow5x5(
 
     let window = first + channelOffset;
     let out = target + channelOffset;
-    for (let i = 0; i < count; i++) {
+    let i = 0;
+    // Two output pixels per iteration share each weight load, and each pixel
+    // keeps two partial sums (taps 0, 2, 4 and taps 1, 3 of each row), so four
+    // independent chains of adds are in flight.
+    for (; i + 2 <= count; i += 2) {
       let acc = initial;
+      let odd = f32x4.splat(0);
+      let bcc = initial;
+      let bodd = f32x4.splat(0);
+      let row = window;
+      let next = window + strideBytes;
+      let w = weight + channelOffset;
+      for (let ky = 0; ky < 5; ky++) {
+        let t = v128.load(w);
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row), t));
+        bcc = f32x4.add(bcc, f32x4.mul(v128.load(next), t));
+        t = v128.load(w + tapBytes);
+        odd = f32x4.add(odd, f32x4.mul(v128.load(row + tapBytes), t));
+        bodd = f32x4.add(bodd, f32x4.mul(v128.load(next + tapBytes), t));
+        t = v128.load(w + twoTaps);
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row + twoTaps), t));
+        bcc = f32x4.add(bcc, f32x4.mul(v128.load(next + twoTaps), t));
+        t = v128.load(w + threeTaps);
+        odd = f32x4.add(odd, f32x4.mul(v128.load(row + threeTaps), t));
+        bodd = f32x4.add(bodd, f32x4.mul(v128.load(next + threeTaps), t));
+        t = v128.load(w + fourTaps);
+        acc = f32x4.add(acc, f32x4.mul(v128.load(row + fourTaps), t));
+        bcc = f32x4.add(bcc, f32x4.mul(v128.load(next + fourTaps), t));
+        row += inRowBytes;
+        next += inRowBytes;
+        w += weightRowBytes;
+      }
+      acc = f32x4.add(acc, odd);
+      bcc = f32x4.add(bcc, bodd);
+      if (lanes >= 4) {
+        v128.store(out, acc);
+        v128.store(out + tapBytes, bcc);
+      } else {
+        storeLanes(out, acc, lanes);
+        storeLanes(out + tapBytes, bcc, lanes);
+      }
+      window += strideBytes * 2;
+      out += tapBytes * 2;
+    }
+    for (; i < count; i++) {
+      let acc = initial;
+      let odd = f32x4.splat(0);
       let row = window;
       let w = weight + channelOffset;
       for (let ky = 0; ky < 5; ky++) {
         acc = f32x4.add(acc, f32x4.mul(v128.load(row), v128.load(w)));
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row + tapBytes), v128.load(w + tapBytes)));
+        odd = f32x4.add(odd, f32x4.mul(v128.load(row + tapBytes), v128.load(w + tapBytes)));
         acc = f32x4.add(acc, f32x4.mul(v128.load(row + twoTaps), v128.load(w + twoTaps)));
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row + threeTaps), v128.load(w + threeTaps)));
+        odd = f32x4.add(odd, f32x4.mul(v128.load(row + threeTaps), v128.load(w + threeTaps)));
         acc = f32x4.add(acc, f32x4.mul(v128.load(row + fourTaps), v128.load(w + fourTaps)));
         row += inRowBytes;
         w += weightRowBytes;
       }
+      acc = f32x4.add(acc, odd);
 
       if (lanes >= 4) v128.store(out, acc);
       else storeLanes(out, acc, lanes);
