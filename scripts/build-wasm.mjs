@@ -32,6 +32,14 @@ const lines = [
   '',
 ];
 await writeFile(path.join(root, 'src', 'wasm', 'binaries.generated.ts'), lines.join('\n'));
+
+// The same builds as .wasm files in the package, for runtimes that forbid compiling wasm
+// from bytes at run time (Cloudflare Workers, workerd): a Worker imports one as a
+// WebAssembly.Module and passes it to loadModel as wasmModule.
+await mkdir(path.join(root, 'dist', 'wasm'), { recursive: true });
+for (const target of targets) {
+  await writeFile(path.join(root, 'dist', 'wasm', `kernels-${target}.wasm`), sizes[target]);
+}
 console.log(
   `wasm kernels: simd ${sizes.simd.length} bytes, scalar ${sizes.scalar.length} bytes`,
 );

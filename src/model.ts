@@ -11,6 +11,12 @@ export interface LoadModelOptions extends ModelDownloadOptions {
   /** Kernel build: 'auto' (SIMD when the runtime supports it), 'simd' or 'scalar'. */
   wasmPath?: WasmPath | 'auto';
   /**
+   * A compiled kernel build (the default import of 'efficientnet-wasm/kernels-simd.wasm'
+   * or 'kernels-scalar.wasm') used in place of compiling the embedded one. Needed where
+   * compiling wasm at run time is forbidden: Cloudflare Workers and workerd.
+   */
+  wasmModule?: WebAssembly.Module;
+  /**
    * For quantized models, emulate the integer pipeline so outputs follow TFLite's
    * (false runs them in plain float). Default true.
    */
@@ -100,7 +106,7 @@ export async function readModelDescription(source: ModelSource, options: ModelDo
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
 export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
-  const kernels = await KernelInstance.create(options.wasmPath ?? 'auto');
+  const kernels = await KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
   const quantizationGrid = description.quantized && (options.quantizationGrid ?? true);
   const executor = new GraphExecutor(kernels, description.graph, {
     quantizationGrid,

@@ -1,6 +1,6 @@
 import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
 import { hasWasmSimd, hasWebAssembly } from './features.js';
-import { OVERREAD_BYTES, type KernelExports } from './kernels.js';
+import { KERNEL_EXPORT_NAMES, OVERREAD_BYTES, type KernelExports } from './kernels.js';
 
 /** Kernel build: 128-bit SIMD or scalar. */
 export type WasmPath = 'simd' | 'scalar';
@@ -59,10 +59,40 @@ export function compileKernels(path: WasmPath): Promise<WebAssembly.Module> {
   let module = compiled.get(path);
   if (!module) {
     const bytes = decodeBase64(path === 'simd' ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64);
-    module = WebAssembly.compile(bytes);
+    module = WebAssembly.compile(bytes).catch((error: unknown) => {
+      compiled.delete(path);
+      // Cloudflare Workers and workerd reject this with "Wasm code generation disallowed by embedder".
+      throw new Error(
+        `Failed to compile the embedded ${path} wasm kernels: ${(error as Error).message}. ` +
+          'Runtimes that forbid compiling wasm at run time (Cloudflare Workers, workerd) need the precompiled ' +
+          `module: import kernels from 'efficientnet-wasm/kernels-${path}.wasm' and pass loadModel(source, { wasmModule: kernels }).`,
+        { cause: error },
+      );
+    });
     compiled.set(path, module);
   }
   return module;
+}
+
+/** Rejects a wasmModule option that is not a WebAssembly.Module with every kernel export. */
+function checkKernelModule(module: unknown): asserts module is WebAssembly.Module {
+  if (!(module instanceof WebAssembly.Module)) {
+    let actual: string = typeof module;
+    if (module === null) actual = 'null';
+    else if (typeof module === 'object') actual = module.constructor?.name ?? 'an object';
+    throw new TypeError(
+      `Invalid wasmModule: expected a WebAssembly.Module (the default import of 'efficientnet-wasm/kernels-simd.wasm' ` +
+        `or 'kernels-scalar.wasm' in a Worker), but got ${actual}.`,
+    );
+  }
+  const names = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name));
+  const missing = KERNEL_EXPORT_NAMES.filter((name) => !names.has(name));
+  if (missing.length > 0) {
+    throw new Error(
+      `Invalid wasmModule: it lacks the kernel exports ${missing.join(', ')}, so it is not the kernel module of ` +
+        'this version of efficientnet-wasm. Import kernels-simd.wasm or kernels-scalar.wasm from the same package install.',
+    );
+  }
 }
 
 /** Reads an AssemblyScript string (UTF-16, byte length stored just before it). */
@@ -93,22 +123,25 @@ export class KernelInstance {
     this.u8View = new Uint8Array(exports.memory.buffer);
   }
 
-  /** Instantiates a kernel build ('auto' picks SIMD when the runtime supports it). */
-  static async create(requested: WasmPath | 'auto' = 'auto'): Promise<KernelInstance> {
-    const path = resolveWasmPath(requested);
-    const module = await compileKernels(path);
-    let memory: WebAssembly.Memory | undefined;
-    const imports = {
-      env: {
-        abort(message: number, file: number, line: number, column: number): never {
-          const text = memory ? `${readAsString(memory, message)} at ${readAsString(memory, file)}:${line}:${column}` : '';
-          throw new Error(`A wasm kernel aborted: ${text}`);
-        },
-      },
-    };
-    const instance = await WebAssembly.instantiate(module, imports);
-    const exports = instance.exports as unknown as KernelExports;
-    memory = exports.memory;
+  /**
+   * Instantiates a kernel build ('auto' picks SIMD when the runtime supports it).
+   * A precompiled module is used in place of compiling the embedded build, and its
+   * build (read from its simdBuild export) must match a requested 'simd' or 'scalar'.
+   */
+  static async create(requested: WasmPath | 'auto' = 'auto', precompiled?: WebAssembly.Module): Promise<KernelInstance> {
+    if (precompiled === undefined) {
+      const path = resolveWasmPath(requested);
+      return new KernelInstance(path, await instantiateKernels(await compileKernels(path)));
+    }
+    checkKernelModule(precompiled);
+    const exports = await instantiateKernels(precompiled);
+    const path: WasmPath = exports.simdBuild() === 1 ? 'simd' : 'scalar';
+    if (requested !== 'auto' && resolveWasmPath(requested) !== path) {
+      throw new Error(
+        `Invalid wasmModule: it is the '${path}' kernel build, but wasmPath '${requested}' was requested. ` +
+          `Pass kernels-${requested}.wasm, or leave wasmPath out.`,
+      );
+    }
     return new KernelInstance(path, exports);
   }
 
@@ -183,6 +216,23 @@ export class KernelInstance {
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
   }
+}
+
+/** Instantiates a compiled kernel module, supplying the `env.abort` import that AssemblyScript modules may declare. */
+async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
+  let memory: WebAssembly.Memory | undefined;
+  const imports = {
+    env: {
+      abort(message: number, file: number, line: number, column: number): never {
+        const text = memory ? `${readAsString(memory, message)} at ${readAsString(memory, file)}:${line}:${column}` : '';
+        throw new Error(`A wasm kernel aborted: ${text}`);
+      },
+    },
+  };
+  const instance = await WebAssembly.instantiate(module, imports);
+  const exports = instance.exports as unknown as KernelExports;
+  memory = exports.memory;
+  return exports;
 }
 
 function align(value: number, alignment: number): number {

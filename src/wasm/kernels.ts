@@ -12,6 +12,18 @@
  */
 export const OVERREAD_BYTES = 64;
 
+/**
+ * Names of every export of the kernel module. A precompiled module passed to
+ * loadModel as wasmModule must export all of them, which rejects a file from a
+ * package version whose kernels differ.
+ */
+export const KERNEL_EXPORT_NAMES: readonly (keyof KernelExports)[] = [
+  'memory', 'heapBase', 'simdBuild', 'conv2d_f32', 'dwconv2d_f32', 'gemm_packed_size', 'gemm_pack_f32',
+  'gemm_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32', 'add_requantize_f32',
+  'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32', 'global_max_pool_f32',
+  'softmax_f32',
+];
+
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   /** First byte after the module's static data. */
