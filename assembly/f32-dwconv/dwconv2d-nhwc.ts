@@ -14,8 +14,10 @@
 // across a whole row segment, and dwconvPixel takes 16 channels per block in four
 // independent accumulators, then blocks of 4. The last block of 4 stores only the
 // valid lanes, and reads up to 12 bytes past the input or weight row, which the
-// over-read contract allows.
-import { activateScalar, activateVector } from '../shared/activation';
+// over-read contract allows. Every path stores the linear sums, then applies the
+// activation in one pass over the stored pixels (activation_f32, whose swish loop
+// is inlined), in place of a call per vector.
+import { activateScalar } from '../shared/activation';
 import { activation_f32 } from '../f32-vunary/activation';
 import { storeLanes } from '../shared/lanes';
 
@@ -61,10 +63,10 @@ function dwconvPixel(
         taps += weightRowBytes;
       }
       const result = target + channelOffset;
-      v128.store(result, activateVector(acc0, activation));
-      v128.store(result, activateVector(acc1, activation), 16);
-      v128.store(result, activateVector(acc2, activation), 32);
-      v128.store(result, activateVector(acc3, activation), 48);
+      v128.store(result, acc0);
+      v128.store(result, acc1, 16);
+      v128.store(result, acc2, 32);
+      v128.store(result, acc3, 48);
     }
     for (; c < channels; c += 4) {
       const channelOffset = <usize>c << 2;
@@ -82,10 +84,11 @@ function dwconvPixel(
         row += inRowBytes;
         taps += weightRowBytes;
       }
-      const value = activateVector(acc, activation);
-      if (c + 4 <= channels) v128.store(target + channelOffset, value);
-      else storeLanes(target + channelOffset, value, channels - c);
+      if (c + 4 <= channels) v128.store(target + channelOffset, acc);
+      else storeLanes(target + channelOffset, acc, channels - c);
     }
+    // One pass over the pixel's channels, with the activation inlined in its loop.
+    activation_f32(target + (<usize>channelStart << 2), channels - channelStart, activation);
   } else {
     for (; c < channels; c++) {
       const channelOffset = <usize>c << 2;
