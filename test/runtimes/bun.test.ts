@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { FIXTURES, FIXTURES_MISSING, fixturesPresent } from '../support/fixtures.js';
 import {
   checkNodeReport,
   computeNodeInputsReport,
   computeNodePhotosReport,
   createConsumerProject,
+  deferSetupErrors,
   expectSameAsNode,
   parseReport,
   removeConsumerProject,
@@ -22,12 +23,15 @@ describe.skipIf(!fixturesPresent)('Bun runs the package', () => {
   let project: string;
   let bun: string;
 
-  beforeAll(() => {
+  const setup = deferSetupErrors(() => {
     requireBuiltPackage();
     bun = runtimeExecutable('bun');
     project = createConsumerProject('bun', ['run-fixtures.mjs', 'fixture-runs.mjs']);
   });
-  afterAll(() => removeConsumerProject(project));
+  afterAll(async () => {
+    await setup.settled();
+    removeConsumerProject(project);
+  });
 
   // --no-install: resolve from node_modules only, never install from the registry.
   // No telemetry or crash reports, and no transpiler cache written outside the project.
@@ -38,6 +42,7 @@ describe.skipIf(!fixturesPresent)('Bun runs the package', () => {
   };
 
   test('bun starts', async () => {
+    await setup.ready();
     const result = await runToExit(bun, ['--version'], { cwd: project, timeoutMs: CHILD_TIMEOUT_MS });
     expect(result.code, `bun --version failed: ${result.stderr}`).toBe(0);
     expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
@@ -45,6 +50,7 @@ describe.skipIf(!fixturesPresent)('Bun runs the package', () => {
   });
 
   test('top-5 equals Node on fixture inputs', async () => {
+    await setup.ready();
     const node = await computeNodeInputsReport();
     checkNodeReport(node);
     const report = parseReport('bun', await run('inputs'));
@@ -53,6 +59,7 @@ describe.skipIf(!fixturesPresent)('Bun runs the package', () => {
   });
 
   test('model loads from a loopback URL', async () => {
+    await setup.ready();
     const node = withModelsOnly(await computeNodeInputsReport(), ['mobilenet']);
     const server = await serveMobilenet();
     try {
@@ -65,6 +72,7 @@ describe.skipIf(!fixturesPresent)('Bun runs the package', () => {
   });
 
   test('top-5 equals Node on photo files', async () => {
+    await setup.ready();
     const node = await computeNodePhotosReport();
     checkNodeReport(node);
     const report = parseReport('bun', await run('photos'));

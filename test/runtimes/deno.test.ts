@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { FIXTURES, FIXTURES_MISSING, fixturesPresent } from '../support/fixtures.js';
 import {
   checkNodeReport,
   computeNodeInputsReport,
   computeNodePhotosReport,
   createConsumerProject,
+  deferSetupErrors,
   expectSameAsNode,
   parseReport,
   removeConsumerProject,
@@ -23,12 +24,15 @@ describe.skipIf(!fixturesPresent)('Deno runs the package', () => {
   let project: string;
   let deno: string;
 
-  beforeAll(() => {
+  const setup = deferSetupErrors(() => {
     requireBuiltPackage();
     deno = runtimeExecutable('deno');
     project = createConsumerProject('deno', ['run-fixtures.mjs', 'fixture-runs.mjs']);
   });
-  afterAll(() => removeConsumerProject(project));
+  afterAll(async () => {
+    await setup.settled();
+    removeConsumerProject(project);
+  });
 
   // Deno stays offline: no remote modules, no npm downloads (node_modules is
   // used as it is), no lock file, no update check.
@@ -39,6 +43,7 @@ describe.skipIf(!fixturesPresent)('Deno runs the package', () => {
   };
 
   test('deno starts', async () => {
+    await setup.ready();
     const result = await runToExit(deno, ['--version'], { cwd: project, timeoutMs: CHILD_TIMEOUT_MS });
     expect(result.code, `deno --version failed: ${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/^deno \d+\.\d+\.\d+/);
@@ -46,6 +51,7 @@ describe.skipIf(!fixturesPresent)('Deno runs the package', () => {
   });
 
   test('top-5 equals Node on fixture inputs', async () => {
+    await setup.ready();
     const node = await computeNodeInputsReport();
     checkNodeReport(node);
     // Reading the fixtures is the only permission that pixel inputs need.
@@ -55,6 +61,7 @@ describe.skipIf(!fixturesPresent)('Deno runs the package', () => {
   });
 
   test('model loads from a loopback URL', async () => {
+    await setup.ready();
     const node = withModelsOnly(await computeNodeInputsReport(), ['mobilenet']);
     const server = await serveMobilenet();
     try {
@@ -68,6 +75,7 @@ describe.skipIf(!fixturesPresent)('Deno runs the package', () => {
   });
 
   test('top-5 equals Node on photo files', async () => {
+    await setup.ready();
     const node = await computeNodePhotosReport();
     checkNodeReport(node);
     // sharp, which decodes JPEG and PNG, reads environment variables and loads a native library.

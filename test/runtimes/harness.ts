@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { expect } from 'vitest';
+import { beforeAll, expect } from 'vitest';
 import { FIXTURES, REPOSITORY_ROOT, readInput, readReference } from '../support/fixtures.js';
 // @ts-expect-error: a plain JavaScript module shared with the other runtimes, without type declarations.
 import { INPUT_NAMES, MODEL_FILES, PHOTO_FILES, classifyFixtures, classifyPhotos } from './fixture-runs.mjs';
@@ -78,6 +78,28 @@ export function removeConsumerProject(dir: string | undefined): void {
   const link = path.join(dir, 'node_modules', 'efficientnet-wasm');
   if (existsSync(link)) unlinkSync(link);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Runs a suite's setup in beforeAll but keeps its error for the tests: each test
+ * awaits ready(), which rethrows it. So a runtime that fails to start fails every
+ * test, where an error thrown by beforeAll would leave them counted as skipped.
+ */
+export function deferSetupErrors(setup: () => Promise<void> | void): { ready: () => Promise<void>; settled: () => Promise<void> } {
+  let result: Promise<void> | undefined;
+  beforeAll(() => {
+    result = Promise.resolve().then(setup);
+    // The tests report the error through ready().
+    result.catch(() => undefined);
+  });
+  return {
+    ready: async () => {
+      await result;
+    },
+    settled: async () => {
+      await result?.catch(() => undefined);
+    },
+  };
 }
 
 const liveChildren = new Set<ChildProcess>();
@@ -228,15 +250,15 @@ export async function computeNodePhotosReport(): Promise<RuntimeReport> {
  */
 export function checkNodeReport(node: RuntimeReport): void {
   const referenceByFile = new Map(Object.values(readReference()).map((model) => [path.basename(model.file), model]));
-  const checkTop5 = (file: string, input: string, top5: Prediction[], what: string) => {
-    expect(top5.length, `Node ${what}: top-5 length`).toBe(5);
+  const checkTop5 = (file: string, input: string, top5: Prediction[], description: string) => {
+    expect(top5.length, `Node ${description}: top-5 length`).toBe(5);
     for (const prediction of top5) {
-      expect(Number.isFinite(prediction.score), `Node ${what}: score ${prediction.score} is finite`).toBe(true);
+      expect(Number.isFinite(prediction.score), `Node ${description}: score ${prediction.score} is finite`).toBe(true);
     }
     const run = referenceByFile.get(file)?.runs[input];
     expect(run, `tflite-reference.json has a ${file} run on ${input}`).toBeDefined();
     if (run!.top5[0].score >= 0.5) {
-      expect(top5[0].index, `Node ${what}: top-1 is ${top5[0].label}, TFLite's is ${run!.top5[0].label}`).toBe(run!.top5[0].index);
+      expect(top5[0].index, `Node ${description}: top-1 is ${top5[0].label}, TFLite's is ${run!.top5[0].label}`).toBe(run!.top5[0].index);
     }
   };
 

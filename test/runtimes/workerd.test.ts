@@ -3,7 +3,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { FIXTURES, FIXTURES_MISSING, REPOSITORY_ROOT, fixturesPresent, readInput } from '../support/fixtures.js';
 import {
   INPUT_NAMES,
@@ -12,6 +12,7 @@ import {
   computeNodeInputsReport,
   computeNodePhotosReport,
   createConsumerProject,
+  deferSetupErrors,
   expectSameAsNode,
   killGroup,
   removeConsumerProject,
@@ -208,9 +209,9 @@ function inputsBody(): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(Buffer.concat(INPUT_NAMES.map((name: string) => readInput(`inputs/${name}.224x224x3.u8.bin`))));
 }
 
-async function readJson(server: Server, response: Response, what: string): Promise<unknown> {
+async function readJson(server: Server, response: Response, description: string): Promise<unknown> {
   const text = await response.text();
-  expect(response.status, `${what}: HTTP ${response.status}: ${text}\nworkerd output:\n${server.output()}`).toBe(200);
+  expect(response.status, `${description}: HTTP ${response.status}: ${text}\nworkerd output:\n${server.output()}`).toBe(200);
   return JSON.parse(text);
 }
 
@@ -220,7 +221,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   let bundle: Bundle;
   let server: Server | undefined;
 
-  beforeAll(async () => {
+  const setup = deferSetupErrors(async () => {
     requireBuiltPackage();
     workerd = runtimeExecutable('workerd');
     project = createConsumerProject('workerd', ['worker.mjs', 'fixture-runs.mjs']);
@@ -230,11 +231,13 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   });
 
   afterAll(async () => {
+    await setup.settled();
     await stopWorkerd(server);
     removeConsumerProject(project);
   });
 
   test('workerd starts', async () => {
+    await setup.ready();
     const result = await runToExit(workerd, ['--version'], { cwd: project, timeoutMs: START_TIMEOUT_MS });
     expect(result.code, `workerd --version failed: ${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/^workerd \d{4}-\d{2}-\d{2}/);
@@ -242,7 +245,8 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
     console.log(`${result.stdout.trim()} (npm workerd ${packageVersion})`);
   });
 
-  test('bundle has no Node built-ins', () => {
+  test('bundle has no Node built-ins', async () => {
+    await setup.ready();
     const nodeOnly = bundle.imports.filter((specifier) => specifier.startsWith('node:') || specifier === 'sharp');
     expect(nodeOnly, 'imports that a Worker without nodejs_compat cannot load').toEqual([]);
     expect([...bundle.externals.keys()].sort()).toEqual(['./kernels-scalar.wasm', './kernels-simd.wasm']);
@@ -255,6 +259,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
     ['without nodejs_compat', SOCKETS.plain],
     ['with nodejs_compat', SOCKETS.nodejsCompat],
   ])('top-5 equals Node %s', async (_, socket) => {
+    await setup.ready();
     const node = await computeNodeInputsReport();
     checkNodeReport(node);
     const response = await request(server!, socket, '/classify', { method: 'POST', body: inputsBody() });
@@ -264,6 +269,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   });
 
   test('model loads from a loopback URL', async () => {
+    await setup.ready();
     const node = withModelsOnly(await computeNodeInputsReport(), ['mobilenet']);
     const modelServer = await serveMobilenet();
     try {
@@ -278,6 +284,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   });
 
   test('BMP bytes give the same top-5 as Node', async () => {
+    await setup.ready();
     const node = await computeNodePhotosReport();
     checkNodeReport(node);
     const body = readFileSync(path.join(FIXTURES, 'images', 'cat.bmp'));
@@ -288,6 +295,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   });
 
   test('JPEG bytes fail with a clear error', async () => {
+    await setup.ready();
     // JPEG decoding needs sharp (Node) or a browser's decoder, and a Worker has neither.
     const body = readFileSync(path.join(FIXTURES, 'images', 'hot_dog.jpg'));
     const response = await request(server!, SOCKETS.plain, '/classify-photo?name=hot_dog.jpg', { method: 'POST', body });
@@ -298,6 +306,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   });
 
   test('embedded kernels fail with a hint', async () => {
+    await setup.ready();
     const response = await request(server!, SOCKETS.plain, '/embedded-kernels');
     const result = (await readJson(server!, response, 'workerd /embedded-kernels')) as { loaded: boolean; message?: string };
     // workerd forbids compiling wasm from bytes, so the error must name the precompiled module to pass.
@@ -308,6 +317,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   });
 
   test('stops and frees its ports', async () => {
+    await setup.ready();
     const ports = [...server!.ports.values()];
     await stopWorkerd(server);
     expect(server!.child.exitCode !== null || server!.child.signalCode !== null, 'workerd exited').toBe(true);
