@@ -37,7 +37,7 @@ export {
   type EfficientNetVariant,
 } from './graph/configs.js';
 export type * from './graph/spec.js';
-export type { ImageInput, ImageSource, PixelData } from './image/index.js';
+export type { BrowserImageSource, ImageInput, ImageSource, PixelData } from './image/index.js';
 export { ImageDecodeError } from './image/index.js';
 export { TfliteFormatError } from './formats/tflite/flatbuffer.js';
 export { TfjsFormatError } from './formats/tfjs/errors.js';

@@ -232,8 +232,9 @@ export class Model {
 
   /**
    * Decodes, resizes and normalizes an image, runs the model and returns the top
-   * predictions. The image is a file path (Node), a URL, encoded file bytes, or
-   * a pixel object { data, width, height, channels }.
+   * predictions. The image is a file path (Node), a URL, encoded file bytes (also
+   * as a Blob or File), a pixel object { data, width, height, channels }, or a
+   * browser image (img element, canvas, ImageBitmap, ImageData, VideoFrame).
    */
   async classify(image: ImageSource, options: ClassifyOptions = {}): Promise<Classification> {
     const executor = this.requireExecutor();

@@ -1,4 +1,5 @@
 import { decodeBmp } from './bmp.js';
+import { canDecodeInBrowser, decodeBrowserImage, decodeEncodedInBrowser, isBlob, isBrowserImageSource, readBlob } from './browser.js';
 import { decodeError } from './errors.js';
 import { SUPPORTED_FORMATS, formatDisplayName, sniffImageFormat } from './format.js';
 import { isPixelData, validatePixelData } from './pixels.js';
@@ -23,10 +24,13 @@ function loadNodeDecoder(): Promise<typeof import('./decode-node.js')> {
  * Decodes an image to 8-bit pixels.
  *
  * - `PixelData`: validated and returned unchanged.
- * - `Uint8Array` or `ArrayBuffer`: the bytes of a whole file. The format comes from
- *   the magic bytes: BMP is decoded here in any runtime, and JPEG, PNG and WebP
- *   through sharp in Node, with the EXIF orientation applied.
+ * - `Uint8Array`, `ArrayBuffer`, `Blob` or `File`: the bytes of a whole file. The format
+ *   comes from the magic bytes: BMP is decoded here in any runtime, and JPEG, PNG and
+ *   WebP through sharp in Node or createImageBitmap in browsers, with the EXIF
+ *   orientation applied.
  * - `string`: a file path, Node only.
+ * - An image element, canvas, OffscreenCanvas, ImageBitmap, ImageData or VideoFrame
+ *   (browsers): RGBA pixels read through a canvas.
  *
  * Errors name the file (or "image buffer"), the format and what is wrong.
  */
@@ -44,13 +48,20 @@ export async function decodeImage(input: ImageInput): Promise<PixelData> {
   }
   if (input instanceof ArrayBuffer) return decodeBytes(new Uint8Array(input), undefined);
   if (input instanceof Uint8Array) return decodeBytes(input, undefined);
+  if (isBlob(input)) {
+    const { bytes, name } = await readBlob(input);
+    return decodeBytes(bytes, name);
+  }
+  // Before isPixelData, because ImageData also has a data field.
+  if (isBrowserImageSource(input)) return decodeBrowserImage(input);
   if (isPixelData(input)) {
     validatePixelData(input);
     return input;
   }
   throw new TypeError(
-    'Invalid image input: expected a file path, a Uint8Array or ArrayBuffer of file bytes, or a pixel object ' +
-      `({ data, width, height, channels }), but got ${input === null ? 'null' : typeof input}.`,
+    'Invalid image input: expected a file path, a Uint8Array, ArrayBuffer or Blob of file bytes, a pixel object ' +
+      '({ data, width, height, channels }) or a browser image (img element, canvas, ImageBitmap, ImageData, ' +
+      `VideoFrame), but got ${input === null ? 'null' : typeof input}.`,
   );
 }
 
@@ -79,10 +90,11 @@ async function decodeBytes(bytes: Uint8Array, path: string | undefined): Promise
     );
   }
   if (!isNode()) {
+    if (canDecodeInBrowser()) return decodeEncodedInBrowser(bytes, format, path);
     throw decodeError(
       path,
-      `decoding ${formatDisplayName(format)} needs sharp, which exists only in Node. In a browser, draw the ` +
-        'image on a canvas and pass its getImageData() result as a pixel object ({ data, width, height, channels: 4 }).',
+      `decoding ${formatDisplayName(format)} needs sharp (Node) or createImageBitmap and a canvas (browsers), and ` +
+        'this runtime has neither. Pass BMP bytes or decoded pixels ({ data, width, height, channels }) instead.',
     );
   }
   const nodeDecoder = await loadNodeDecoder();

@@ -1,6 +1,6 @@
 import type { ImageFormat } from './types.js';
 
-/** Formats that `decodeImage` decodes: BMP in pure TypeScript, the others through sharp in Node. */
+/** Formats that `decodeImage` decodes: BMP in pure TypeScript, the others through sharp in Node or the browser's decoder. */
 export const SUPPORTED_FORMATS = ['JPEG', 'PNG', 'WebP', 'BMP'] as const;
 
 function startsWith(bytes: Uint8Array, offset: number, signature: readonly number[]): boolean {

@@ -2,7 +2,7 @@
  * Image input: decoding, RGB conversion, resizing and normalization to a float32
  * NHWC tensor. Browser-safe: Node-only code loads only through dynamic imports.
  */
-export type { ImageFormat, ImageInput, ImageSource, PixelData } from './types.js';
+export type { BrowserImageSource, ImageFormat, ImageInput, ImageSource, PixelData } from './types.js';
 export { ImageDecodeError } from './errors.js';
 export { decodeImage, decodeImageBytes } from './decode.js';
 export { decodeBmp } from './bmp.js';

@@ -10,10 +10,18 @@ export interface PixelData {
 }
 
 /**
- * An image to decode: a file path (Node only), the bytes of an encoded file
- * (a whole JPEG, PNG, WebP or BMP), or pixels that are already decoded.
+ * Browser image objects. All but ImageData are drawn on a canvas to read their pixels.
+ * The types come from TypeScript's DOM library; at run time each is detected only
+ * where the runtime defines it.
  */
-export type ImageInput = string | Uint8Array | ArrayBuffer | PixelData;
+export type BrowserImageSource = HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | ImageData | VideoFrame;
+
+/**
+ * An image to decode: a file path (Node only), the bytes of an encoded file
+ * (a whole JPEG, PNG, WebP or BMP) as a Uint8Array, ArrayBuffer, Blob or File,
+ * pixels that are already decoded, or a browser image object.
+ */
+export type ImageInput = string | Uint8Array | ArrayBuffer | Blob | PixelData | BrowserImageSource;
 
 /** An image for classify: an ImageInput, or a URL (an http(s), file, blob or data URL, as a string or URL object). */
 export type ImageSource = ImageInput | URL;

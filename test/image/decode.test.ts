@@ -270,7 +270,8 @@ describe('decodeImage with PixelData', () => {
 
   it('rejects a value of another type', async () => {
     await expect(decodeImage(42 as unknown as PixelData)).rejects.toThrow(
-      'Invalid image input: expected a file path, a Uint8Array or ArrayBuffer of file bytes, or a pixel object ({ data, width, height, channels }), but got number.',
+      'Invalid image input: expected a file path, a Uint8Array, ArrayBuffer or Blob of file bytes, a pixel object ({ data, width, height, channels }) ' +
+        'or a browser image (img element, canvas, ImageBitmap, ImageData, VideoFrame), but got number.',
     );
   });
 });
