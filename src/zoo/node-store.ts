@@ -160,6 +160,9 @@ async function ensureFile(entry: ZooEntry, file: ZooFile, folder: string, progre
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(temporary, { force: true });
+    // Removes the folders made for this file when they are empty; rmdir fails on a folder with files in it.
+    await fs.rmdir(path.dirname(target)).catch(() => undefined);
+    await fs.rmdir(folder).catch(() => undefined);
     throw error;
   }
 }

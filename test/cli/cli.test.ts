@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -65,8 +65,10 @@ describe('effnet usage', () => {
 
   test('no model option uses the default name', () => {
     // An empty cache and a mirror on a closed loopback port: the default model is looked up, and nothing leaves the machine.
-    const env = { ...process.env, EFFNET_CACHE_DIR: mkdtempSync(path.join(tmpdir(), 'effnet-cache-')), EFFNET_MODEL_BASE_URL: 'http://127.0.0.1:9/' };
+    const cacheDir = mkdtempSync(path.join(tmpdir(), 'effnet-cache-'));
+    const env = { ...process.env, EFFNET_CACHE_DIR: cacheDir, EFFNET_MODEL_BASE_URL: 'http://127.0.0.1:9/' };
     const result = spawnSync(process.execPath, [CLI, 'classify', 'photo.jpg'], { encoding: 'utf8', cwd: REPOSITORY_ROOT, env });
+    rmSync(cacheDir, { recursive: true, force: true });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
       'effnet: Failed to download model efficientnet-lite0 from http://127.0.0.1:9/image_classifier/efficientnet_lite0/float32/1/efficientnet_lite0.tflite',

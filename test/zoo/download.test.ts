@@ -182,6 +182,7 @@ describe('model download', () => {
     expect(message).toContain(`but got ${sha256(bytes)}`);
     expect(existsSync(cachedPath)).toBe(false);
     expect(listFiles(cacheDir)).toEqual([]);
+    expect(readdirSync(cacheDir)).toEqual([]);
   });
 
   it('wrong registry size is rejected', async () => {
