@@ -8,7 +8,7 @@
  * quantized by the converter stores `quantization.dtype` values instead:
  * uint8 or uint16 q with value = min + q * scale, or float16 halves.
  */
-import { halfToFloat } from '../tflite/tensors.js';
+import { allFinite, readFloat16LE, readFloat32LE, readInt32LE } from '../binary.js';
 import { describeValue, TfjsFormatError } from './errors.js';
 import { describeLayer, type KerasLayer } from './topology.js';
 
@@ -130,7 +130,7 @@ export class WeightStore {
     if (cached) return cached;
     const count = weight.shape.reduce((a, b) => a * b, 1);
     const view = new DataView(weight.bytes.buffer, weight.bytes.byteOffset, weight.bytes.byteLength);
-    const values = new Float32Array(count);
+    let values: Float32Array = new Float32Array(count);
     const quantization = weight.quantization;
     const integer = weight.dtype === 'int32';
     if (quantization?.dtype === 'uint8' || quantization?.dtype === 'uint16') {
@@ -142,11 +142,11 @@ export class WeightStore {
         values[i] = integer ? Math.round(value) : value;
       }
     } else if (quantization?.dtype === 'float16' || weight.dtype === 'float16') {
-      for (let i = 0; i < count; i++) values[i] = halfToFloat(view.getUint16(2 * i, true));
+      values = readFloat16LE(weight.bytes, count);
     } else if (weight.dtype === 'float32') {
-      for (let i = 0; i < count; i++) values[i] = view.getFloat32(4 * i, true);
+      values = readFloat32LE(weight.bytes, count);
     } else if (weight.dtype === 'int32') {
-      for (let i = 0; i < count; i++) values[i] = view.getInt32(4 * i, true);
+      values.set(readInt32LE(weight.bytes, count));
     } else if (weight.dtype === 'bool') {
       for (let i = 0; i < count; i++) values[i] = view.getUint8(i);
     } else {
@@ -155,7 +155,7 @@ export class WeightStore {
           'but layer weights must be float32, float16 or int32. Export the model with float weights.',
       );
     }
-    if (!values.every(Number.isFinite)) this.nonFinite.push(weight.name);
+    if (!allFinite(values)) this.nonFinite.push(weight.name);
     this.decoded.set(weight, values);
     return values;
   }

@@ -5,6 +5,7 @@
  */
 import type { QuantGrid } from '../../graph/spec.js';
 import { TfliteFormatError } from './flatbuffer.js';
+import { readFloat16LE, readFloat32LE, readInt32LE } from '../binary.js';
 import { TensorType, tensorTypeName, type TfliteModel, type TfliteTensor } from './schema.js';
 
 /** Describes a tensor for messages, e.g. "tensor 12 'conv/weights' (input 1 of operator 3 (CONV_2D) of m.tflite)". */
@@ -67,24 +68,17 @@ export function readConstant(model: TfliteModel, tensor: TfliteTensor, role: str
     );
   }
 
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const values = new Float32Array(count);
   switch (tensor.type) {
     case TensorType.FLOAT32:
-      for (let i = 0; i < count; i++) values[i] = view.getFloat32(4 * i, true);
-      return values;
+      return readFloat32LE(data, count);
     case TensorType.FLOAT16:
-      for (let i = 0; i < count; i++) values[i] = halfToFloat(view.getUint16(2 * i, true));
-      return values;
+      return readFloat16LE(data, count);
     case TensorType.INT8:
       return dequantize(tensor, where, source, new Int8Array(data.buffer, data.byteOffset, count));
     case TensorType.UINT8:
       return dequantize(tensor, where, source, data);
-    default: {
-      const integers = new Int32Array(count);
-      for (let i = 0; i < count; i++) integers[i] = view.getInt32(4 * i, true);
-      return dequantize(tensor, where, source, integers);
-    }
+    default:
+      return dequantize(tensor, where, source, readInt32LE(data, count));
   }
 }
 
@@ -166,16 +160,6 @@ function dequantize(
     if (++channel === channels) channel = 0;
   }
   return values;
-}
-
-/** Converts an IEEE 754 half-precision bit pattern to a number. */
-export function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
 /** CONV_2D weights: OHWI [out, kh, kw, in] -> HWIO [kh, kw, in, out]. */
