@@ -1,7 +1,6 @@
-// Decoding of the little-endian number arrays that model files store, shared
-// by the importers. On little-endian hosts (every browser and Node platform in
-// practice) a float32 or int32 array is one byte copy; elsewhere each element
-// goes through a DataView.
+// Decoders for the little-endian number arrays in model files, shared by the
+// importers. On a little-endian host (x86-64 and arm64, for example) a float32
+// or int32 array is one byte copy. Other hosts read each element through a DataView.
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
