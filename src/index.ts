@@ -38,7 +38,7 @@ export {
 } from './graph/configs.js';
 export type * from './graph/spec.js';
 export type { BrowserImageSource, ImageInput, ImageSource, PixelData } from './image/index.js';
-export { ImageDecodeError } from './image/index.js';
-export { TfliteFormatError } from './formats/tflite/flatbuffer.js';
+export { ImageDecodeError } from './image/errors.js';
+export { TfliteFormatError } from './formats/tflite/errors.js';
 export { TfjsFormatError } from './formats/tfjs/errors.js';
 export type { TfjsModelFiles } from './formats/tfjs/index.js';

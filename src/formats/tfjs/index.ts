@@ -4,6 +4,7 @@
  * model onto the MBConv-family graph (src/graph/spec.ts).
  */
 import type { ModelDescription, Normalization } from '../../graph/spec.js';
+import { isTfjsModelFiles, isTfjsModelJson, looksLikeJsonObject } from '../sniff.js';
 import { describeValue, TfjsFormatError } from './errors.js';
 import { LayerContext, type ChannelAffine } from './layers.js';
 import { mapModel } from './mapper.js';
@@ -11,6 +12,7 @@ import { flattenTopology } from './topology.js';
 import { readWeights, type ShardReader } from './weights.js';
 
 export { TfjsFormatError } from './errors.js';
+export { isTfjsModelFiles, isTfjsModelJson, looksLikeJsonObject };
 export type { ShardReader } from './weights.js';
 
 /** A TF.js LayersModel held in memory: model.json and its shards keyed by the paths in weightsManifest. */
@@ -24,23 +26,6 @@ export interface ImportTfjsOptions {
   source: string;
   /** Reads a shard by its manifest path, relative to model.json; null when only the JSON bytes are known. */
   readShard: ShardReader | null;
-}
-
-/** Returns true for a parsed JSON value with the two fields of a TF.js LayersModel file. */
-export function isTfjsModelJson(value: unknown): value is { modelTopology: unknown; weightsManifest: unknown } {
-  return typeof value === 'object' && value !== null && 'modelTopology' in value && 'weightsManifest' in value;
-}
-
-/** Returns true for the in-memory source form { modelJson, weights }. */
-export function isTfjsModelFiles(value: unknown): value is TfjsModelFiles {
-  return typeof value === 'object' && value !== null && 'modelJson' in value && 'weights' in value;
-}
-
-/** Returns true when the bytes start (after whitespace and a UTF-8 byte order mark) with '{'. */
-export function looksLikeJsonObject(bytes: Uint8Array): boolean {
-  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
-  return bytes[i] === 0x7b;
 }
 
 /** Parses model.json given as bytes, text or an object already parsed. */

@@ -7,10 +7,9 @@
  */
 import { ByteBuffer } from 'flatbuffers';
 
-/** An error in the bytes of a TFLite file or its metadata: truncated, corrupt or unsupported. */
-export class TfliteFormatError extends Error {
-  override name = 'TfliteFormatError';
-}
+import { TfliteFormatError } from './errors.js';
+
+export { TfliteFormatError };
 
 const SIZE_UOFFSET = 4;
 const SIZE_VTABLE_HEADER = 4;

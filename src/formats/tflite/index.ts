@@ -3,28 +3,20 @@
  * model onto the MBConv-family graph (src/graph/spec.ts).
  */
 import type { ModelDescription, Normalization } from '../../graph/spec.js';
+import { isTflite } from '../sniff.js';
 import { TfliteFormatError } from './flatbuffer.js';
 import { mapSubgraph, type InputAffine } from './mapper.js';
 import { readLabels, readModelMetadata, type ModelMetadataSummary } from './metadata.js';
 import { readTfliteModel, TensorType, TFLITE_IDENTIFIER, type TfliteModel, type TfliteTensor } from './schema.js';
 
 export { TfliteFormatError } from './flatbuffer.js';
+export { isTflite };
 
 export interface ImportTfliteOptions {
   /** File name or URL of the model, used in error messages and as the fallback model name. */
   source: string;
 }
 
-/** True when the bytes carry the TFLite file identifier "TFL3" at bytes 4..8. */
-export function isTflite(bytes: Uint8Array): boolean {
-  return (
-    bytes.length >= 8 &&
-    bytes[4] === TFLITE_IDENTIFIER.charCodeAt(0) &&
-    bytes[5] === TFLITE_IDENTIFIER.charCodeAt(1) &&
-    bytes[6] === TFLITE_IDENTIFIER.charCodeAt(2) &&
-    bytes[7] === TFLITE_IDENTIFIER.charCodeAt(3)
-  );
-}
 
 /**
  * Imports a TFLite image classifier or feature extractor of the EfficientNet(-Lite) or

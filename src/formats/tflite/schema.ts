@@ -6,7 +6,9 @@
  */
 import { FlatBuffer, FlatTable, TfliteFormatError } from './flatbuffer.js';
 
-export const TFLITE_IDENTIFIER = 'TFL3';
+import { TFLITE_IDENTIFIER } from '../sniff.js';
+
+export { TFLITE_IDENTIFIER };
 
 /** TensorType values from schema.fbs. */
 export const TensorType = {
