@@ -27,11 +27,22 @@ export function gemm_pack_f32(source: usize, k: i32, n: i32, packed: usize): voi
   for (let p = 0; p < panels; p++) {
     const column = p * PANEL_COLUMNS;
     const width = min<i32>(PANEL_COLUMNS, n - column);
+    let from = source + (<usize>column << 2);
+    if (ASC_FEATURE_SIMD && width == PANEL_COLUMNS) {
+      // A full panel row is two 16-byte copies.
+      for (let row = 0; row < k; row++) {
+        v128.store(target, v128.load(from));
+        v128.store(target, v128.load(from, 16), 16);
+        from += sourceRowBytes;
+        target += <usize>PANEL_COLUMNS << 2;
+      }
+      continue;
+    }
     for (let row = 0; row < k; row++) {
-      const from = source + <usize>row * sourceRowBytes + (<usize>column << 2);
       for (let j = 0; j < PANEL_COLUMNS; j++) {
         store<f32>(target + (<usize>j << 2), j < width ? load<f32>(from + (<usize>j << 2)) : 0);
       }
+      from += sourceRowBytes;
       target += <usize>PANEL_COLUMNS << 2;
     }
   }
