@@ -544,15 +544,38 @@ function yieldToEventLoop(): Promise<void> {
  * event loop after each layer. One synchronous predict of B4 or larger blocks
  * the worker for minutes, and vitest then fails the run with "Timeout calling
  * onTaskUpdate". Every tensor this makes is pushed to createdTensors for the
- * caller to dispose.
+ * caller to dispose; values whose consumers have all run are disposed on the
+ * way (disposing a tensor twice does nothing in tfjs).
  */
 async function runLayers(model: tf.LayersModel, input: tf.Tensor, hooks: LayerHooks, createdTensors: tf.Tensor[]): Promise<tf.Tensor> {
-  const values = new Map<number, tf.Tensor>([[model.inputs[0].id, input]]);
+  const inputId = model.inputs[0].id;
+  const outputId = model.outputs[0].id;
+  const values = new Map<number, tf.Tensor>([[inputId, input]]);
+  // A nested model's last node is its call in the outer model. Every other layer has one node.
+  const lastNode = (layer: tf.layers.Layer) => {
+    const nodes = (layer as unknown as { inboundNodes: LayerNode[] }).inboundNodes;
+    return nodes[nodes.length - 1];
+  };
+  // Consumers left for each value. A value is freed when its last consumer has
+  // run: keeping every activation of B7 at 600x600 alive until the end needs
+  // more memory than tfjs's wasm backend can hold.
+  const consumers = new Map<number, number>([[outputId, 1]]);
   for (const layer of model.layers) {
     if (layer.getClassName() === 'InputLayer') continue;
-    // A nested model's last node is its call in the outer model. Every other layer has one node.
-    const nodes = (layer as unknown as { inboundNodes: LayerNode[] }).inboundNodes;
-    const node = nodes[nodes.length - 1];
+    for (const symbolic of lastNode(layer).inputTensors) consumers.set(symbolic.id, (consumers.get(symbolic.id) ?? 0) + 1);
+  }
+  const release = (id: number) => {
+    const left = consumers.get(id)! - 1;
+    consumers.set(id, left);
+    const value = values.get(id);
+    if (left > 0 || id === inputId || !value) return;
+    values.delete(id);
+    // Layers such as Dropout at inference return their input, so a tensor can stand for several values.
+    if (![...values.values()].includes(value)) value.dispose();
+  };
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    const node = lastNode(layer);
     const inputs = node.inputTensors.map((symbolic) => {
       const value = values.get(symbolic.id);
       if (!value) throw new Error(`runLayers: the input of layer ${layer.name} was not computed yet.`);
@@ -569,8 +592,9 @@ async function runLayers(model: tf.LayersModel, input: tf.Tensor, hooks: LayerHo
     }
     hooks.after?.(layer, output);
     values.set(node.outputTensors[0].id, output);
+    for (const symbolic of node.inputTensors) release(symbolic.id);
   }
-  return values.get(model.outputs[0].id)!;
+  return values.get(outputId)!;
 }
 
 /** Sets BatchNorm statistics and Dense scales from the layer's input, just before the layer runs. */
