@@ -23,6 +23,15 @@ export interface LoadModelOptions extends ModelDownloadOptions {
   quantizationGrid?: boolean;
   /** Labels to use in place of those in the file, one per output class. */
   labels?: string[];
+  /**
+   * Per-channel (R, G, B) mean and standard deviation in 0-255 pixel units that
+   * classify() applies, input = (pixel - mean) / std, in place of the model
+   * file's. Needed where the file does not state it (info.normalizationAssumed):
+   * a TF.js model without Rescaling or Normalization layers, or a float TFLite
+   * file without normalization metadata. For example { mean: [127.5, 127.5, 127.5],
+   * std: [127.5, 127.5, 127.5] } maps pixels to [-1, 1].
+   */
+  normalization?: Normalization;
 }
 
 export interface ClassifyOptions {
@@ -75,6 +84,8 @@ export interface ModelInfo {
    */
   integerPipeline: boolean;
   normalization: Normalization;
+  /** True when the file does not state its normalization, so `normalization` is an assumption. */
+  normalizationAssumed: boolean;
   blocks: number;
   parameters: number;
   wasmPath: WasmPath;
@@ -109,6 +120,10 @@ export async function readModelDescription(source: ModelSource, options: ModelDo
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
 export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
+  if (options.normalization !== undefined) {
+    const normalization = checkNormalization(options.normalization);
+    description = { ...description, normalization, normalizationAssumed: false };
+  }
   const kernels = await KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
   const quantizationGrid = description.quantized && (options.quantizationGrid ?? true);
   const executor = new GraphExecutor(kernels, description.graph, {
@@ -128,6 +143,24 @@ export async function createModel(description: ModelDescription, options: LoadMo
   return new Model(description, kernels, executor, labels, quantizationGrid);
 }
 
+/** Checks the normalization option and returns a copy of it. */
+function checkNormalization(value: Normalization): Normalization {
+  const triple = (values: unknown, name: string, positive: boolean): [number, number, number] => {
+    const list = Array.isArray(values) ? values : [];
+    if (list.length !== 3 || !list.every((entry) => typeof entry === 'number' && Number.isFinite(entry) && (!positive || entry > 0))) {
+      throw new Error(
+        `Invalid normalization option: ${name} must be 3 finite numbers (R, G, B)${positive ? ' above 0' : ''} ` +
+          `in 0-255 pixel units, but got ${JSON.stringify(values)}.`,
+      );
+    }
+    return [list[0], list[1], list[2]];
+  };
+  if (typeof value !== 'object' || value === null) {
+    throw new Error(`Invalid normalization option: expected { mean: [r, g, b], std: [r, g, b] }, but got ${JSON.stringify(value)}.`);
+  }
+  return { mean: triple(value.mean, 'mean', false), std: triple(value.std, 'std', true) };
+}
+
 /** A loaded model: classify images, run raw predictions, and release it with dispose(). */
 export class Model {
   private readonly description: ModelDescription;
@@ -139,6 +172,7 @@ export class Model {
   /** Scratch for predict() on models that take pixels: the normalized tensor. */
   private normalizedBuffer: Float32Array | null = null;
   private warnedUnitRange = false;
+  private warnedAssumedNormalization = false;
 
   /** @internal Use loadModel or createModel. */
   constructor(
@@ -174,6 +208,7 @@ export class Model {
       quantizationGrid: this.quantizationGrid,
       integerPipeline: this.requireExecutor().integerPipeline,
       normalization: this.description.normalization,
+      normalizationAssumed: this.description.normalizationAssumed ?? false,
       blocks: graph.blocks.length,
       parameters: this.requireExecutor().parameterCount,
       wasmPath: kernels.path,
@@ -250,6 +285,15 @@ export class Model {
     const threshold = options.scoreThreshold ?? 0;
     if (!Number.isFinite(threshold)) throw new Error(`Invalid scoreThreshold: expected a number, but got ${threshold}.`);
 
+    if (this.description.normalizationAssumed && !this.warnedAssumedNormalization) {
+      this.warnedAssumedNormalization = true;
+      const { mean, std } = normalization;
+      console.warn(
+        `efficientnet-wasm: ${this.description.name} does not state how its input is normalized, so classify() ` +
+          `assumes (pixel - [${mean.join(', ')}]) / [${std.join(', ')}]. If the model was trained on other input, ` +
+          'pass loadModel(source, { normalization: { mean, std } }) (CLI: --mean and --std) in 0-255 pixel units.',
+      );
+    }
     const start = performance.now();
     const { pixels, preprocessInto } = await readImage(image);
     const decoded = performance.now();

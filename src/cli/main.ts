@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,11 @@ Options:
       --fit <mode>           stretch (default) or center-crop
       --wasm <path>          kernel build: auto (default), simd or scalar
       --no-quantization-grid run quantized models in plain float
+      --mean <r,g,b>         per-channel mean in 0-255 pixel units that classify subtracts,
+                             in place of the model file's (one value applies to all three)
+      --std <r,g,b>          per-channel standard deviation that classify divides by; give it
+                             with --mean, for models whose file does not state its normalization
+      --labels <file>        text file with one label per line, one line per class
       --runs <N>             bench: timed runs (default 10)
       --warmup <N>           bench: untimed runs before them (default 2)
       --size <HxW>           bench: input size for a model without a fixed one (default 224x224);
@@ -56,6 +61,8 @@ interface Options {
   fit: 'stretch' | 'center-crop';
   wasm: WasmPath | 'auto';
   quantizationGrid: boolean;
+  normalization: { mean: [number, number, number]; std: [number, number, number] } | null;
+  labels: string | null;
   json: boolean;
   runs: number;
   warmup: number;
@@ -77,6 +84,9 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
         fit: { type: 'string' },
         wasm: { type: 'string' },
         'no-quantization-grid': { type: 'boolean' },
+        mean: { type: 'string' },
+        std: { type: 'string' },
+        labels: { type: 'string' },
         runs: { type: 'string' },
         warmup: { type: 'string' },
         size: { type: 'string' },
@@ -113,6 +123,13 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new UsageError(`Invalid --warmup: expected a non-negative integer, but got ${JSON.stringify(values.warmup)}.`);
   }
+  if ((values.mean === undefined) !== (values.std === undefined)) {
+    throw new UsageError('Missing --mean or --std: give both, as in --mean 127.5 --std 127.5.');
+  }
+  const normalization =
+    values.mean === undefined
+      ? null
+      : { mean: parseChannels('--mean', values.mean!, false), std: parseChannels('--std', values.std!, true) };
   let size: Options['size'] = null;
   if (values.size !== undefined) {
     const match = /^(\d+)x(\d+)$/i.exec(values.size);
@@ -132,6 +149,8 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       fit,
       wasm,
       quantizationGrid: !values['no-quantization-grid'],
+      normalization,
+      labels: values.labels ?? null,
       json: Boolean(values.json),
       runs,
       warmup,
@@ -143,12 +162,44 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
   };
 }
 
+/** Rounds a normalization constant for display: 254.99998491 prints as 255. */
+function round(value: number): string {
+  return String(Number(value.toPrecision(6)));
+}
+
+/** Parses "r,g,b" or one number for all three channels. */
+function parseChannels(option: string, text: string, positive: boolean): [number, number, number] {
+  const parts = text.split(',').map((part) => Number(part.trim()));
+  const values = parts.length === 1 ? [parts[0], parts[0], parts[0]] : parts;
+  if (values.length !== 3 || !values.every((value) => Number.isFinite(value) && (!positive || value > 0))) {
+    throw new UsageError(
+      `Invalid ${option}: expected one number or three comma-separated numbers (R,G,B)${positive ? ' above 0' : ''}, ` +
+        `as in 127.5 or 123.7,116.3,103.5, but got ${JSON.stringify(text)}.`,
+    );
+  }
+  return [values[0], values[1], values[2]];
+}
+
+/** Reads a label file: one label per line, blank lines at the end ignored. */
+async function readLabels(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? `Label file not found: ${file}. Check the path.` : `Failed to read label file ${file}: ${(error as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
+  return lines;
+}
+
 /** Rewrites node:util parseArgs errors into this CLI's wording. */
 function describeParseError(error: Error & { code?: string }): string {
   const option = /'(-[^']*)'/.exec(error.message)?.[1];
   switch (error.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `Unknown option ${option ?? ''}: see the options below "effnet --help".`;
+      return `Unknown option ${option ?? ''}: run "effnet --help" for the list of options.`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       // A value that starts with "-" (e.g. --top-k -1) is read as another option.
       return `Invalid or missing value for ${option?.replace(/^(--?[^ =]+).*$/, '$1') ?? 'an option'}: ` +
@@ -164,7 +215,12 @@ function packageVersion(): string {
 }
 
 async function openModel(options: Options): Promise<Model> {
-  return loadModelWithProgress(options.model ?? DEFAULT_MODEL_NAME, { wasmPath: options.wasm, quantizationGrid: options.quantizationGrid });
+  return loadModelWithProgress(options.model ?? DEFAULT_MODEL_NAME, {
+    wasmPath: options.wasm,
+    quantizationGrid: options.quantizationGrid,
+    ...(options.normalization ? { normalization: options.normalization } : {}),
+    ...(options.labels !== null ? { labels: await readLabels(options.labels) } : {}),
+  });
 }
 
 async function bench(options: Options): Promise<number> {
@@ -227,7 +283,11 @@ async function info(options: Options): Promise<number> {
       ['classes', info.numClasses === null ? 'none (feature output)' : String(info.numClasses)],
       ['labels', info.hasLabels ? 'yes' : 'no'],
       ['quantized', info.quantized ? `yes (${quantizedMode(info)})` : 'no'],
-      ['pixel input', `(pixel - [${info.normalization.mean.join(', ')}]) / [${info.normalization.std.join(', ')}]`],
+      [
+        'pixel input',
+        `(pixel - [${info.normalization.mean.map(round).join(', ')}]) / [${info.normalization.std.map(round).join(', ')}]` +
+          (info.normalizationAssumed ? ' (assumed: the file does not state it; set it with --mean and --std)' : ''),
+      ],
       ['predict input', info.inputSpace === 'pixels' ? '0-255 pixel values' : 'normalized values'],
       ['blocks', String(info.blocks)],
       ['parameters', info.parameters.toLocaleString('en-US')],

@@ -184,6 +184,11 @@ export interface ModelDescription {
   normalization: Normalization;
   /** What predict() takes; 'normalized' when absent. */
   inputSpace?: InputSpace;
+  /**
+   * True when the file does not state how its input is normalized, so
+   * `normalization` is the importer's assumption. LoadModelOptions.normalization replaces it.
+   */
+  normalizationAssumed?: boolean;
   /** True when the weights came from an integer-quantized file. */
   quantized: boolean;
   /** Grid of the final output (after softmax), for quantized models. */

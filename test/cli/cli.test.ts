@@ -47,7 +47,7 @@ describe('effnet usage', () => {
   test('unknown option exits 2', () => {
     const result = effnet('classify', 'photo.jpg', '--bogus');
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('effnet: Unknown option --bogus: see the options below "effnet --help".');
+    expect(result.stderr).toContain('effnet: Unknown option --bogus: run "effnet --help" for the list of options.');
   });
 
   test('option value starting with a dash', () => {
@@ -73,6 +73,18 @@ describe('effnet usage', () => {
     expect(result.stderr).toContain(
       'effnet: Failed to download model efficientnet-lite0 from http://127.0.0.1:9/image_classifier/efficientnet_lite0/float32/1/efficientnet_lite0.tflite',
     );
+  });
+
+  test('mean without std exits 2', () => {
+    const result = effnet('classify', 'photo.jpg', '--model', 'm.tflite', '--mean', '127.5');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Missing --mean or --std: give both, as in --mean 127.5 --std 127.5.');
+  });
+
+  test('zero std exits 2', () => {
+    const result = effnet('classify', 'photo.jpg', '--model', 'm.tflite', '--mean', '0', '--std', '1,0,1');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Invalid --std: expected one number or three comma-separated numbers (R,G,B) above 0');
   });
 
   test('invalid top-k exits 2', () => {
@@ -148,6 +160,38 @@ describe.skipIf(!fixturesPresent)('effnet on the fixture models', () => {
     expect(result.stdout).toMatch(/classes\s+5/);
     expect(result.stdout).toMatch(/quantized\s+yes/);
     expect(result.stdout).toMatch(/wasm path\s+simd, 1 thread/);
+  });
+
+  test('labels file replaces the labels', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'effnet-labels-'));
+    try {
+      const file = path.join(dir, 'labels.txt');
+      writeFileSync(file, 'first\nsecond\nthird\nfourth\nfifth\n\n');
+      const result = effnet('classify', image('sunflower.bmp'), '--model', FLOWER_MODEL, '--labels', file);
+      expect(result.code).toBe(0);
+      expect(labels(result.stdout)[0]).toBe('fourth');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('labels file with a wrong count', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'effnet-labels-'));
+    try {
+      const file = path.join(dir, 'labels.txt');
+      writeFileSync(file, 'one\ntwo\nthree\n');
+      const result = effnet('classify', image('sunflower.bmp'), '--model', FLOWER_MODEL, '--labels', file);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('Invalid labels option: the model has 5 classes, but 3 labels were given.');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('mean and std replace the normalization', () => {
+    const result = effnet('info', '--model', FLOWER_MODEL, '--mean', '1,2,3', '--std', '4');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/pixel input\s+\(pixel - \[1, 2, 3\]\) \/ \[4, 4, 4\]/);
   });
 
   test('info json', () => {

@@ -11,6 +11,7 @@
  *   labels          JSON: an array of strings, or null
  *   normalization   JSON: { "mean": [r, g, b], "std": [r, g, b] }
  *   input_space     "pixels" or "normalized"; absent when the description has none
+ *   normalization_assumed  "true" when the original file did not state its normalization; else absent
  *   quantized       "true" or "false"
  *   output_grid     JSON of the output QuantGrid; absent when the description has none
  * The tensors are all F32, named and ordered as graph-config.ts lists them.
@@ -49,6 +50,7 @@ interface StoredFields {
   labels: string[] | null;
   normalization: Normalization;
   inputSpace?: InputSpace;
+  normalizationAssumed?: boolean;
   quantized: boolean;
   outputGrid?: QuantGrid;
 }
@@ -79,6 +81,7 @@ export function serializeModel(description: ModelDescription): Uint8Array {
     labels: JSON.stringify(description.labels),
     normalization: JSON.stringify(description.normalization),
     ...(description.inputSpace !== undefined ? { input_space: description.inputSpace } : {}),
+    ...(description.normalizationAssumed ? { normalization_assumed: 'true' } : {}),
     quantized: String(description.quantized),
     ...(description.outputGrid ? { output_grid: JSON.stringify(description.outputGrid) } : {}),
   };
@@ -133,6 +136,7 @@ export function importModelFile(bytes: Uint8Array, options: ImportModelFileOptio
     labels: stored.labels,
     normalization: stored.normalization,
     ...(stored.inputSpace !== undefined ? { inputSpace: stored.inputSpace } : {}),
+    ...(stored.normalizationAssumed ? { normalizationAssumed: true } : {}),
     quantized: stored.quantized,
     ...(stored.outputGrid ? { outputGrid: stored.outputGrid } : {}),
   };
@@ -268,6 +272,10 @@ function readStoredFields(metadata: Record<string, string>, fail: (problem: stri
   if (inputSpace !== undefined && inputSpace !== 'pixels' && inputSpace !== 'normalized') {
     fail(`__metadata__ input_space must be "pixels" or "normalized", but got ${JSON.stringify(inputSpace)}`);
   }
+  const assumed = metadata.normalization_assumed;
+  if (assumed !== undefined && assumed !== 'true') {
+    fail(`__metadata__ normalization_assumed must be "true" or absent, but got ${JSON.stringify(assumed)}`);
+  }
   const quantized = text('quantized');
   if (quantized !== 'true' && quantized !== 'false') fail(`__metadata__ quantized must be "true" or "false", but got ${JSON.stringify(quantized)}`);
 
@@ -280,6 +288,7 @@ function readStoredFields(metadata: Record<string, string>, fail: (problem: stri
     labels: labels as string[] | null,
     normalization: normalization as unknown as Normalization,
     ...(inputSpace !== undefined ? { inputSpace } : {}),
+    ...(assumed === 'true' ? { normalizationAssumed: true } : {}),
     quantized: quantized === 'true',
     ...(outputGrid ? { outputGrid } : {}),
   };

@@ -81,6 +81,8 @@ export async function importTfjs(json: unknown, options: ImportTfjsOptions): Pro
     labels: null,
     normalization: inputAffine ? normalizationOf(inputAffine, source) : { mean: [0, 0, 0], std: [1, 1, 1] },
     inputSpace: inputAffine ? 'pixels' : 'normalized',
+    // Without Rescaling or Normalization layers, model.json does not say what input the model was trained on.
+    ...(inputAffine ? {} : { normalizationAssumed: true }),
     quantized: false,
   };
 }

@@ -52,9 +52,15 @@ export async function importTflite(bytes: Uint8Array, options: ImportTfliteOptio
     normalization: normalizationFor(input, inputAffine, metadata, source),
     // An integer input tensor takes pixel bytes as they are, so predict() takes 0-255 pixels too.
     inputSpace: input.type === TensorType.UINT8 || input.type === TensorType.INT8 ? 'pixels' : 'normalized',
+    // A float input without NormalizationOptions metadata gets the assumed [-1, 1] range (see normalizationFor).
+    ...(isFloatInput(input) && !metadata?.normalization ? { normalizationAssumed: true } : {}),
     quantized: hasIntegerWeights(model),
     ...(outputGrid ? { outputGrid } : {}),
   };
+}
+
+function isFloatInput(input: TfliteTensor): boolean {
+  return input.type !== TensorType.UINT8 && input.type !== TensorType.INT8;
 }
 
 function notTflite(bytes: Uint8Array, source: string): TfliteFormatError {
