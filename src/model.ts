@@ -1,8 +1,9 @@
 import { importModel } from './formats/index.js';
 import { isTfjsModelFiles } from './formats/sniff.js';
+import { importTfjsFiles } from './formats/tfjs/index.js';
 import { GraphExecutor } from './graph/executor.js';
 import type { ModelDescription, Normalization } from './graph/spec.js';
-import type { ImageSource, PixelData } from './image/index.js';
+import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
 import { isUrlString, readSource, type ModelSource } from './source.js';
 import { KernelInstance, type WasmPath } from './wasm/instantiate.js';
 import { resolveModelSource, type ModelDownloadOptions } from './zoo/index.js';
@@ -110,10 +111,7 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
  */
 export async function readModelDescription(source: ModelSource, options: ModelDownloadOptions = {}): Promise<ModelDescription> {
   source = await resolveModelSource(source, options);
-  if (isTfjsModelFiles(source)) {
-    const { importTfjsFiles } = await import('./formats/tfjs/index.js');
-    return importTfjsFiles(source);
-  }
+  if (isTfjsModelFiles(source)) return importTfjsFiles(source);
   const { bytes, name, readRelative } = await readSource(source);
   return importModel(bytes, name, { readRelative });
 }
@@ -295,7 +293,7 @@ export class Model {
       );
     }
     const start = performance.now();
-    const { pixels, preprocessInto } = await readImage(image);
+    const pixels = await readImage(image);
     const decoded = performance.now();
     const height = graph.inputHeight ?? options.inputSize?.height ?? pixels.height;
     const width = graph.inputWidth ?? options.inputSize?.width ?? pixels.width;
@@ -354,18 +352,13 @@ export class Model {
   }
 }
 
-/**
- * Decodes an image, fetching it first when it is given by URL. Also returns
- * the preprocessing function: the image modules load on the first classify()
- * call, so that loading a model and predict() do not wait for them.
- */
-async function readImage(image: ImageSource): Promise<{ pixels: PixelData; preprocessInto: typeof import('./image/index.js').preprocessInto }> {
-  const { decodeImage, decodeImageBytes, preprocessInto } = await import('./image/index.js');
+/** Decodes an image, fetching it first when it is given by URL. */
+async function readImage(image: ImageSource): Promise<PixelData> {
   if (image instanceof URL || (typeof image === 'string' && isUrlString(image))) {
     const { bytes, name } = await readSource(image, 'image');
-    return { pixels: await decodeImageBytes(bytes, name), preprocessInto };
+    return decodeImageBytes(bytes, name);
   }
-  return { pixels: await decodeImage(image), preprocessInto };
+  return decodeImage(image);
 }
 
 /** Picks the topK highest scores at or above threshold, best first (ties keep the lower index first). */

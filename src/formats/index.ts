@@ -1,7 +1,8 @@
 import type { ModelDescription } from '../graph/spec.js';
 import { importModelFile, isModelFile } from './safetensors/index.js';
 import { isTflite, isTfjsModelJson, looksLikeJsonObject } from './sniff.js';
-import type { ShardReader } from './tfjs/index.js';
+import { importTfjs, parseModelJson, type ShardReader } from './tfjs/index.js';
+import { importTflite } from './tflite/index.js';
 
 /** The model file formats loadModel reads, for error messages. */
 export const SUPPORTED_MODEL_FORMATS = ['TFLite (.tflite)', 'TF.js LayersModel (model.json with its weight shards)', 'efficientnet-wasm (.safetensors written by effnet convert)'];
@@ -11,23 +12,15 @@ export interface ImportModelOptions {
   readRelative?: ShardReader;
 }
 
-/**
- * Detects a model file's format from its bytes and runs the matching importer.
- * The TFLite and TF.js importers load on first use, so that importing the
- * package (and loading this package's own files) does not pay for them.
- */
+/** Detects a model file's format from its bytes and runs the matching importer. */
 export async function importModel(bytes: Uint8Array, source: string, options: ImportModelOptions = {}): Promise<ModelDescription> {
   if (bytes.length === 0) {
     const subject = source === 'model bytes' ? 'the model bytes are empty' : `the file ${source} is empty`;
     throw new Error(`Failed to load model: ${subject}. Pass a whole model file.`);
   }
-  if (isTflite(bytes)) {
-    const { importTflite } = await import('./tflite/index.js');
-    return importTflite(bytes, { source });
-  }
+  if (isTflite(bytes)) return importTflite(bytes, { source });
   if (isModelFile(bytes)) return importModelFile(bytes, { source });
   if (looksLikeJsonObject(bytes)) {
-    const { importTfjs, parseModelJson } = await import('./tfjs/index.js');
     const json = parseModelJson(bytes, source);
     if (isTfjsModelJson(json)) return importTfjs(json, { source, readShard: options.readRelative ?? null });
     const keys = typeof json === 'object' && json !== null ? Object.keys(json).slice(0, 8).join(', ') : '';
