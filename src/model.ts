@@ -119,6 +119,12 @@ export async function readModelDescription(source: ModelSource, options: ModelDo
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
 export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
   if (options.normalization !== undefined) {
+    if (description.graph.inputGrid !== undefined) {
+      throw new Error(
+        `Invalid normalization option: ${description.name} takes integer-quantized input, whose scale and zero point ` +
+          'in the file fix how pixels map to it. The option applies to models with float input; load this one without it.',
+      );
+    }
     const normalization = checkNormalization(options.normalization);
     description = { ...description, normalization, normalizationAssumed: false };
   }

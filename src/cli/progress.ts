@@ -50,7 +50,7 @@ export class DownloadProgressReporter {
       return;
     }
     if (succeeded) this.stream.write(`Downloaded model ${this.last.name} (${formatBytes(this.last.loaded)}) in ${seconds} s.\n`);
-    else this.stream.write(`Download of model ${this.last.name} stopped after ${formatBytes(this.last.loaded)}.\n`);
+    else this.stream.write(`Download of model ${this.last.name} failed after ${formatBytes(this.last.loaded)} (the reason follows).\n`);
   }
 
   /** Redraws the bar over the previous one, padding with spaces where the previous was longer. */

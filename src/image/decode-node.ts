@@ -38,8 +38,8 @@ function loadSharp(): Promise<SharpFactory> {
       sharpFactory = undefined;
       throw new Error(
         'Decoding JPEG, PNG and WebP in Node needs the optional dependency sharp, which failed to load ' +
-          `(${(error as Error).message}). Run \`npm install sharp\`, or decode the image yourself and pass ` +
-          'a pixel object ({ data, width, height, channels }).',
+          `(${(error as Error).message}). Run \`npm install sharp\` (in Deno, also allow --allow-env and --allow-ffi), ` +
+          'or decode the image yourself and pass a pixel object ({ data, width, height, channels }).',
         { cause: error },
       );
     },

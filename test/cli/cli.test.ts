@@ -188,10 +188,10 @@ describe.skipIf(!fixturesPresent)('effnet on the fixture models', () => {
     }
   });
 
-  test('mean and std replace the normalization', () => {
+  test('mean and std rejected for integer input', () => {
     const result = effnet('info', '--model', FLOWER_MODEL, '--mean', '1,2,3', '--std', '4');
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/pixel input\s+\(pixel - \[1, 2, 3\]\) \/ \[4, 4, 4\]/);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('Invalid normalization option: efficientnet_lite0 takes integer-quantized input');
   });
 
   test('info json', () => {

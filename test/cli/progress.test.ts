@@ -64,7 +64,7 @@ describe('download progress', () => {
     const reporter = new DownloadProgressReporter(stream);
     reporter.onProgress({ name: 'm', file: 'a', loaded: 3 * MiB, total: 4 * MiB });
     reporter.finish(false);
-    expect(stream.writes[1]).toBe('Download of model m stopped after 3.0 MiB.\n');
+    expect(stream.writes[1]).toBe('Download of model m failed after 3.0 MiB (the reason follows).\n');
   });
 
   it('cache hit prints nothing', () => {

@@ -225,7 +225,7 @@ describe('decodeImage errors', () => {
     try {
       const fresh = await import('../../src/image/index.js');
       const png = await encoder(gradient(4, 4)).png().toBuffer();
-      await expect(fresh.decodeImage(png)).rejects.toThrow(/Run `npm install sharp`, or decode the image yourself and pass a pixel object/);
+      await expect(fresh.decodeImage(png)).rejects.toThrow(/Run `npm install sharp` \(in Deno, also allow --allow-env and --allow-ffi\), or decode the image yourself and pass a pixel object/);
     } finally {
       vi.doUnmock('sharp');
       vi.resetModules();
