@@ -131,7 +131,7 @@ export function renderReport({ machine, loadAtEnd, command, options, sections, s
     '',
     '## Method',
     '',
-    '- Every runtime runs in its own child process, one at a time, so peak RSS (the process\'s maxRSS, Node itself included) belongs to that runtime and its model.',
+    '- Every runtime runs in its own child process, one at a time, so peak RSS (the process\'s VmHWM from /proc/self/status, Node itself included) belongs to that runtime and its model.',
     '- Cold start is measured inside that process: importing the runtime and instantiating its wasm, reading the model file and preparing the model, and the first inference. Node\'s own start-up is not included.',
     '- Before any timing, each runtime\'s outputs (batch 1, and each image of the batch) are compared with efficientnet-wasm (simd) on the same input; a runtime that disagrees is listed and not timed.',
     `- After a warm-up of ${options.warmupMs} ms per batch size, the runtimes are timed in ${options.rounds} interleaved rounds (rotated order) of ${Math.round(options.minMs / options.rounds)} ms each, so each gets at least ${options.minMs} ms and ${2 * options.rounds} runs per batch size. Every run reads its output back.`,

@@ -11,6 +11,7 @@
 //                            minRuns runs and at least ms in total
 //   { type: 'finish' }    -> finished: peak RSS, then the process exits
 // A failure is sent as { type: 'error', message } before exiting with code 1.
+import { readFileSync } from 'node:fs';
 import { BATCH, NETWORKS, makeImage } from './models.mjs';
 import { findAdapter } from './peers.mjs';
 
@@ -25,6 +26,22 @@ function send(message) {
 /** Makes the images of a batch: image 0 alone for batch 1, images 0..7 for batch 8. */
 function imagesFor(batch) {
   return Array.from({ length: batch }, (_, index) => makeImage(network, index));
+}
+
+/**
+ * Returns this process's peak resident set size. On Linux, getrusage's maxRSS
+ * (process.resourceUsage) survives execve, so a forked child reports at least
+ * the parent's RSS at the fork: every child showed the harness's 139 MiB.
+ * /proc/self/status VmHWM belongs to this process's own memory map only.
+ */
+function peakRssBytes() {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // Not Linux: fall back to maxRSS, which is in kilobytes.
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 async function start() {
@@ -96,8 +113,7 @@ async function main() {
         const samples = await time(runners.get(message.batch), message.ms, message.minRuns);
         await send({ type: 'samples', samples });
       } else if (message.type === 'finish') {
-        // maxRSS is in kilobytes.
-        await send({ type: 'finished', peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+        await send({ type: 'finished', peakRssBytes: peakRssBytes() });
         process.exit(0);
       }
     } catch (error) {
