@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { measurePeakGflops } from './peak.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const build = process.argv.find((arg) => arg === 'simd' || arg === 'scalar') ?? 'simd';
@@ -95,11 +96,15 @@ function report(name, flops, result) {
   console.log(
     `${name.padEnd(34)} first ${result.first.toFixed(3).padStart(8)} ms  median ${result.median.toFixed(3).padStart(8)} ms ` +
       `(${result.min.toFixed(3)}..${result.max.toFixed(3)}, ${String(result.runs).padStart(5)} runs)  ${gflops.toFixed(1).padStart(5)} GFLOP/s` +
+      `  ${((100 * gflops) / peakGflops).toFixed(0).padStart(3)} % of the ceiling` +
       (Number.isFinite(result.checksum) ? '' : '  (non-finite output)'),
   );
 }
 
+// The measured multiply-add ceiling that each shape's GFLOP/s is compared with (see peak.mjs).
+const peakGflops = await measurePeakGflops();
 console.log(`${build} build, ${path.relative(root, wasmPath)}, Node ${process.version}, at least ${minMs} ms per shape`);
+console.log(`measured multiply-add ceiling (bench/peak.mjs, 12 chains of f32x4 mul then add): ${peakGflops.toFixed(1)} GFLOP/s`);
 
 /** Benchmark cases: name, FLOPs per run, and a setup that returns the run and its output pointer. */
 const cases = [];

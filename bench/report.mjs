@@ -111,7 +111,7 @@ function networkSection(network, results) {
 }
 
 /** Renders BENCHMARKS.md from the machine, the options and the results per network. */
-export function renderReport({ machine, loadAtEnd, command, options, sections, skipped, note, date }) {
+export function renderReport({ machine, loadAtEnd, command, options, sections, skipped, note, profile, date }) {
   const lines = [
     '# Benchmarks',
     '',
@@ -147,6 +147,32 @@ export function renderReport({ machine, loadAtEnd, command, options, sections, s
   if (skipped.length > 0) {
     lines.push('Skipped:', '');
     for (const text of skipped) lines.push(`- ${text}`);
+    lines.push('');
+  }
+  if (profile) {
+    lines.push(
+      '## Where the time goes',
+      '',
+      `EfficientNet-B0 on efficientnet-wasm (simd), in this process after the runs above: median per kernel over ${profile.runs} runs in which every kernel call is timed (${profile.total.toFixed(1)} ms in kernels in all). GFLOP/s counts a multiply and an add per tap.`,
+      '',
+      `The ceiling is ${profile.peakGflops.toFixed(1)} GFLOP/s, measured in the same process by bench/peak.mjs: 12 independent chains of f32x4 multiply then add, the most that wasm SIMD without fused multiply-add did in a tight loop here.`,
+      '',
+      '| kernel | ms | share | calls | GFLOP/s | of the ceiling |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const row of profile.rows) {
+      const rate = row.gflops === null ? '– | –' : `${row.gflops.toFixed(1)} | ${((100 * row.gflops) / profile.peakGflops).toFixed(0)} %`;
+      lines.push(`| ${row.kernel} | ${row.ms.toFixed(2)} | ${((100 * row.ms) / profile.total).toFixed(1)} % | ${row.calls} | ${rate} |`);
+    }
+    const b0 = sections.find((section) => section.network.id === 'b0')?.results.find((result) => result.adapter.id === 'ours-simd');
+    const median = b0?.timing?.[1]?.median;
+    if (median) {
+      const rate = profile.flops / median / 1e6;
+      lines.push(
+        '',
+        `Whole network: ${(profile.flops / 1e9).toFixed(2)} GFLOP per image in these kernels; at the ${median.toFixed(1)} ms median above, ${rate.toFixed(1)} GFLOP/s, ${((100 * rate) / profile.peakGflops).toFixed(0)} % of the ceiling.`,
+      );
+    }
     lines.push('');
   }
   return `${lines.join('\n').trimEnd()}\n`;

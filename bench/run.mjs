@@ -13,7 +13,7 @@
 //                    because the agreement check compares against it
 //   --note=TEXT      a line printed at the top of BENCHMARKS.md
 //   --no-write       print only, leave BENCHMARKS.md as it is
-//   --profile        then print the per-kernel time of one B0 run (SIMD build)
+//   --profile        also measure B0's time per kernel (SIMD build), printed and added to the report
 //
 // Writes BENCHMARKS.md at the repository root. bench/README.md describes the
 // method and each runtime's setup.
@@ -104,6 +104,14 @@ try {
   rmSync(modelDir, { recursive: true, force: true });
 }
 
+// The profile runs after the peers' processes have ended, so nothing else shares the machine.
+let profile = null;
+if (process.argv.includes('--profile')) {
+  const { measureProfile, printProfile } = await import('./profile.mjs');
+  profile = await measureProfile();
+  printProfile(profile);
+}
+
 if (write) {
   const report = renderReport({
     machine,
@@ -113,6 +121,7 @@ if (write) {
     sections,
     skipped,
     note,
+    profile,
     date: new Date().toISOString().slice(0, 10),
   });
   const file = path.join(root, 'BENCHMARKS.md');
@@ -120,7 +129,3 @@ if (write) {
   log(`\nWrote ${file}`);
 }
 
-if (process.argv.includes('--profile')) {
-  const { printProfile } = await import('./profile.mjs');
-  await printProfile();
-}

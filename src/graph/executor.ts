@@ -258,9 +258,9 @@ export class GraphExecutor {
    * milliseconds and call count per kernel, slowest first. For profiling: the
    * timing adds a little overhead to every call.
    */
-  profile(input: Float32Array, height: number, width: number): { kernel: string; ms: number; calls: number }[] {
+  profile(input: Float32Array, height: number, width: number): { kernel: string; ms: number; calls: number; flops: number }[] {
     const run = this.prepare(height, width);
-    const totals = new Map<string, { ms: number; calls: number }>();
+    const totals = new Map<string, { ms: number; calls: number; flops: number }>();
     const timed: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(this.kernels.exports)) {
       if (typeof value !== 'function') {
@@ -271,9 +271,10 @@ export class GraphExecutor {
       timed[name] = (...args: number[]) => {
         const start = performance.now();
         const result = kernel(...args);
-        const entry = totals.get(name) ?? { ms: 0, calls: 0 };
+        const entry = totals.get(name) ?? { ms: 0, calls: 0, flops: 0 };
         entry.ms += performance.now() - start;
         entry.calls++;
+        entry.flops += kernelFlops(name, args);
         totals.set(name, entry);
         return result;
       };
@@ -715,6 +716,23 @@ function foldLayer(
     );
   }
   return { weightScale: folded.scale, bias: folded.bias };
+}
+
+/**
+ * Floating-point operations (a multiply and an add per tap) of a convolution or
+ * GEMM call, from its arguments as KernelExports orders them; 0 for other kernels.
+ */
+function kernelFlops(name: string, args: number[]): number {
+  switch (name) {
+    case 'gemm_f32':
+      return 2 * args[1] * args[2] * args[4];
+    case 'dwconv2d_f32':
+      return 2 * args[7] * args[8] * args[3] * args[9] * args[9];
+    case 'conv2d_f32':
+      return 2 * args[7] * args[8] * args[9] * args[3] * args[10] * args[10];
+    default:
+      return 0;
+  }
 }
 
 /** Plans the arena of a set of step definitions. */
