@@ -25,11 +25,12 @@ ${chains.map((name) => `    ${name} = f32x4.add(f32x4.mul(${name}, y), x);`).joi
 `;
 
 /**
- * Returns the measured ceiling in GFLOP/s: the median of `rounds` runs of one
+ * Returns the measured ceiling in GFLOP/s: the fastest of `rounds` runs of one
  * million iterations (about 3 ms each here), after a warm-up that lets V8
- * optimize the loop.
+ * optimize the loop. A ceiling takes the fastest run, since a run can only be
+ * slowed by the rest of the machine: medians here ranged from 27 to 35 GFLOP/s.
  */
-export async function measurePeakGflops({ rounds = 9 } = {}) {
+export async function measurePeakGflops({ rounds = 30 } = {}) {
   const { binary, stderr } = await asc.compileString(SOURCE, { optimizeLevel: 3, runtime: 'stub', enable: ['simd'], noAssert: true });
   if (!binary) throw new Error(`Failed to compile the multiply-add loop of bench/peak.mjs: ${stderr.toString()}`);
   const { instance } = await WebAssembly.instantiate(binary, { env: { abort() {} } });
@@ -46,6 +47,5 @@ export async function measurePeakGflops({ rounds = 9 } = {}) {
   }
   // Reading the results keeps the loop from being optimized away, and a non-finite sum would mean a broken loop.
   if (!Number.isFinite(checksum)) throw new Error(`The multiply-add loop of bench/peak.mjs returned a non-finite sum (${checksum}).`);
-  rates.sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)];
+  return Math.max(...rates);
 }
