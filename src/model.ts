@@ -102,7 +102,17 @@ export interface ModelInfo {
  * fully loaded, or this throws.
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
-  return createModel(await readModelDescription(source, options), options);
+  // The kernels compile, and run their warm-up, while the model file is read.
+  const kernels = KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
+  let description: ModelDescription;
+  try {
+    description = await readModelDescription(source, options);
+  } catch (error) {
+    // The read failed first: its error is the one to report, so a kernel error is dropped.
+    kernels.catch(() => undefined);
+    throw error;
+  }
+  return createModelOn(description, options, await kernels);
 }
 
 /**
@@ -118,6 +128,11 @@ export async function readModelDescription(source: ModelSource, options: ModelDo
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
 export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
+  return createModelOn(description, options, await KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule));
+}
+
+/** Prepares a description to run on a given kernel instance. */
+function createModelOn(description: ModelDescription, options: LoadModelOptions, kernels: KernelInstance): Model {
   if (options.normalization !== undefined) {
     if (description.graph.inputGrid !== undefined) {
       throw new Error(
@@ -128,7 +143,6 @@ export async function createModel(description: ModelDescription, options: LoadMo
     const normalization = checkNormalization(options.normalization);
     description = { ...description, normalization, normalizationAssumed: false };
   }
-  const kernels = await KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
   const quantizationGrid = description.quantized && (options.quantizationGrid ?? true);
   const executor = new GraphExecutor(kernels, description.graph, {
     quantizationGrid,
