@@ -173,7 +173,7 @@ export function renderReport({ machine, loadAtEnd, command, options, sections, s
         `Whole network: ${(profile.flops / 1e9).toFixed(2)} GFLOP per image in these kernels; at the ${median.toFixed(1)} ms median above, ${rate.toFixed(1)} GFLOP/s, ${((100 * rate) / profile.peakGflops).toFixed(0)} % of the ceiling.`,
       );
     }
-    lines.push('');
+    lines.push('', 'bench/README.md ("Status against the speed goals") compares these numbers with the goals and says what would close the gaps.', '');
   }
   return `${lines.join('\n').trimEnd()}\n`;
 }
