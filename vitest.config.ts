@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 20 * 60 * 1000,
     hookTimeout: 20 * 60 * 1000,
     pool: 'forks',
+    // Node 20 validates relaxed SIMD only with this V8 flag; the kernel tests then
+    // run the relaxed-SIMD build too (test/support/buffers.ts).
+    poolOptions: { forks: { execArgv: ['--experimental-wasm-relaxed-simd'] } },
   },
 });

@@ -11,6 +11,11 @@ export function simdBuild(): bool {
   return ASC_FEATURE_SIMD;
 }
 
+/** Returns true when this build fuses multiply-adds with relaxed SIMD. */
+export function relaxedSimdBuild(): bool {
+  return ASC_FEATURE_RELAXED_SIMD;
+}
+
 export { conv2d_f32 } from './f32-conv/conv2d-nhwc';
 export { dwconv2d_f32 } from './f32-dwconv/dwconv2d-nhwc';
 export { gemm_packed_size, gemm_pack_f32 } from './f32-gemm/pack';

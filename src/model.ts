@@ -104,14 +104,11 @@ export interface ModelInfo {
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   // The kernels compile, and run their warm-up, while the model file is read.
   const kernels = KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
-  let description: ModelDescription;
-  try {
-    description = await readModelDescription(source, options);
-  } catch (error) {
-    // The read failed first: its error is the one to report, so a kernel error is dropped.
-    kernels.catch(() => undefined);
-    throw error;
-  }
+  // A kernel error that comes while the file is still being read is reported by the await
+  // below, or dropped when the read fails first; without a handler now, Node would end the
+  // process on the unhandled rejection.
+  kernels.catch(() => undefined);
+  const description = await readModelDescription(source, options);
   return createModelOn(description, options, await kernels);
 }
 

@@ -11,6 +11,7 @@
 // applied to each finished output row.
 import { activation_f32 } from '../f32-vunary/activation';
 import { storeLanes } from '../shared/lanes';
+import { madd } from '../shared/madd';
 
 /** Computes act(conv(input, weight) + bias); bias 0 means no bias. */
 export function conv2d_f32(
@@ -60,10 +61,10 @@ export function conv2d_f32(
               let w = taps;
               for (let ci = 0; ci < inC; ci++) {
                 const x = v128.load32_splat(pixel + (<usize>ci << 2));
-                acc0 = f32x4.add(acc0, f32x4.mul(x, v128.load(w)));
-                acc1 = f32x4.add(acc1, f32x4.mul(x, v128.load(w, 16)));
-                acc2 = f32x4.add(acc2, f32x4.mul(x, v128.load(w, 32)));
-                acc3 = f32x4.add(acc3, f32x4.mul(x, v128.load(w, 48)));
+                acc0 = madd(x, v128.load(w), acc0);
+                acc1 = madd(x, v128.load(w, 16), acc1);
+                acc2 = madd(x, v128.load(w, 32), acc2);
+                acc3 = madd(x, v128.load(w, 48), acc3);
                 w += weightChannelBytes;
               }
               pixel += inPixelBytes;
@@ -86,7 +87,7 @@ export function conv2d_f32(
             for (let kx = kxStart; kx < kxEnd; kx++) {
               let w = taps;
               for (let ci = 0; ci < inC; ci++) {
-                acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(pixel + (<usize>ci << 2)), v128.load(w)));
+                acc = madd(v128.load32_splat(pixel + (<usize>ci << 2)), v128.load(w), acc);
                 w += weightChannelBytes;
               }
               pixel += inPixelBytes;

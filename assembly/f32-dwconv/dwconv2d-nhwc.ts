@@ -20,6 +20,7 @@
 import { activateScalar } from '../shared/activation';
 import { activation_f32 } from '../f32-vunary/activation';
 import { storeLanes } from '../shared/lanes';
+import { madd } from '../shared/madd';
 
 /**
  * Computes channels [channelStart, channels) of one output pixel from a window of
@@ -52,10 +53,10 @@ function dwconvPixel(
         let x = row;
         let w = taps;
         for (let kx = 0; kx < cols; kx++) {
-          acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x), v128.load(w)));
-          acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x, 16), v128.load(w, 16)));
-          acc2 = f32x4.add(acc2, f32x4.mul(v128.load(x, 32), v128.load(w, 32)));
-          acc3 = f32x4.add(acc3, f32x4.mul(v128.load(x, 48), v128.load(w, 48)));
+          acc0 = madd(v128.load(x), v128.load(w), acc0);
+          acc1 = madd(v128.load(x, 16), v128.load(w, 16), acc1);
+          acc2 = madd(v128.load(x, 32), v128.load(w, 32), acc2);
+          acc3 = madd(v128.load(x, 48), v128.load(w, 48), acc3);
           x += tapBytes;
           w += tapBytes;
         }
@@ -77,7 +78,7 @@ function dwconvPixel(
         let x = row;
         let w = taps;
         for (let kx = 0; kx < cols; kx++) {
-          acc = f32x4.add(acc, f32x4.mul(v128.load(x), v128.load(w)));
+          acc = madd(v128.load(x), v128.load(w), acc);
           x += tapBytes;
           w += tapBytes;
         }
@@ -147,15 +148,15 @@ function dwconvRow3x3(
     for (let i = 0; i < count; i++) {
       const row1 = window + inRowBytes;
       const row2 = window + twoRows;
-      let acc = f32x4.add(initial, f32x4.mul(v128.load(window), w00));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(window + tapBytes), w01));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(window + twoTaps), w02));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(row1), w10));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(row1 + tapBytes), w11));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(row1 + twoTaps), w12));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(row2), w20));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(row2 + tapBytes), w21));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(row2 + twoTaps), w22));
+      let acc = madd(v128.load(window), w00, initial);
+      acc = madd(v128.load(window + tapBytes), w01, acc);
+      acc = madd(v128.load(window + twoTaps), w02, acc);
+      acc = madd(v128.load(row1), w10, acc);
+      acc = madd(v128.load(row1 + tapBytes), w11, acc);
+      acc = madd(v128.load(row1 + twoTaps), w12, acc);
+      acc = madd(v128.load(row2), w20, acc);
+      acc = madd(v128.load(row2 + tapBytes), w21, acc);
+      acc = madd(v128.load(row2 + twoTaps), w22, acc);
 
       if (lanes >= 4) v128.store(out, acc);
       else storeLanes(out, acc, lanes);
@@ -203,20 +204,20 @@ function dwconvRow5x5(
       let w = weight + channelOffset;
       for (let ky = 0; ky < 5; ky++) {
         let t = v128.load(w);
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row), t));
-        bcc = f32x4.add(bcc, f32x4.mul(v128.load(next), t));
+        acc = madd(v128.load(row), t, acc);
+        bcc = madd(v128.load(next), t, bcc);
         t = v128.load(w + tapBytes);
-        odd = f32x4.add(odd, f32x4.mul(v128.load(row + tapBytes), t));
-        bodd = f32x4.add(bodd, f32x4.mul(v128.load(next + tapBytes), t));
+        odd = madd(v128.load(row + tapBytes), t, odd);
+        bodd = madd(v128.load(next + tapBytes), t, bodd);
         t = v128.load(w + twoTaps);
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row + twoTaps), t));
-        bcc = f32x4.add(bcc, f32x4.mul(v128.load(next + twoTaps), t));
+        acc = madd(v128.load(row + twoTaps), t, acc);
+        bcc = madd(v128.load(next + twoTaps), t, bcc);
         t = v128.load(w + threeTaps);
-        odd = f32x4.add(odd, f32x4.mul(v128.load(row + threeTaps), t));
-        bodd = f32x4.add(bodd, f32x4.mul(v128.load(next + threeTaps), t));
+        odd = madd(v128.load(row + threeTaps), t, odd);
+        bodd = madd(v128.load(next + threeTaps), t, bodd);
         t = v128.load(w + fourTaps);
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row + fourTaps), t));
-        bcc = f32x4.add(bcc, f32x4.mul(v128.load(next + fourTaps), t));
+        acc = madd(v128.load(row + fourTaps), t, acc);
+        bcc = madd(v128.load(next + fourTaps), t, bcc);
         row += inRowBytes;
         next += inRowBytes;
         w += weightRowBytes;
@@ -239,11 +240,11 @@ function dwconvRow5x5(
       let row = window;
       let w = weight + channelOffset;
       for (let ky = 0; ky < 5; ky++) {
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row), v128.load(w)));
-        odd = f32x4.add(odd, f32x4.mul(v128.load(row + tapBytes), v128.load(w + tapBytes)));
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row + twoTaps), v128.load(w + twoTaps)));
-        odd = f32x4.add(odd, f32x4.mul(v128.load(row + threeTaps), v128.load(w + threeTaps)));
-        acc = f32x4.add(acc, f32x4.mul(v128.load(row + fourTaps), v128.load(w + fourTaps)));
+        acc = madd(v128.load(row), v128.load(w), acc);
+        odd = madd(v128.load(row + tapBytes), v128.load(w + tapBytes), odd);
+        acc = madd(v128.load(row + twoTaps), v128.load(w + twoTaps), acc);
+        odd = madd(v128.load(row + threeTaps), v128.load(w + threeTaps), odd);
+        acc = madd(v128.load(row + fourTaps), v128.load(w + fourTaps), acc);
         row += inRowBytes;
         w += weightRowBytes;
       }

@@ -23,6 +23,7 @@ import { storeRow8 } from '../shared/lanes';
 import { PANEL_COLUMNS } from './pack';
 import { activation_f32 } from '../f32-vunary/activation';
 import { add_f32 } from '../f32-vbinary/add';
+import { madd } from '../shared/madd';
 
 // NOTE: 128 KiB of packed B per block is an estimate meant to fit in the L2 of
 // common x64 and arm64 cores (256 KiB and up) next to a few rows of a. It was
@@ -64,17 +65,17 @@ const PANEL_BLOCK_BYTES: i32 = 128 * 1024;
       const bhi = v128.load(b, 16);
 
       const x0 = v128.load32_splat(a0);
-      c0lo = f32x4.add(c0lo, f32x4.mul(x0, blo));
-      c0hi = f32x4.add(c0hi, f32x4.mul(x0, bhi));
+      c0lo = madd(x0, blo, c0lo);
+      c0hi = madd(x0, bhi, c0hi);
       const x1 = v128.load32_splat(a0 + a1Offset);
-      c1lo = f32x4.add(c1lo, f32x4.mul(x1, blo));
-      c1hi = f32x4.add(c1hi, f32x4.mul(x1, bhi));
+      c1lo = madd(x1, blo, c1lo);
+      c1hi = madd(x1, bhi, c1hi);
       const x2 = v128.load32_splat(a0 + a2Offset);
-      c2lo = f32x4.add(c2lo, f32x4.mul(x2, blo));
-      c2hi = f32x4.add(c2hi, f32x4.mul(x2, bhi));
+      c2lo = madd(x2, blo, c2lo);
+      c2hi = madd(x2, bhi, c2hi);
       const x3 = v128.load32_splat(a0 + a3Offset);
-      c3lo = f32x4.add(c3lo, f32x4.mul(x3, blo));
-      c3hi = f32x4.add(c3hi, f32x4.mul(x3, bhi));
+      c3lo = madd(x3, blo, c3lo);
+      c3hi = madd(x3, bhi, c3hi);
 
       a0 += 4;
       b += 32;
@@ -87,17 +88,17 @@ const PANEL_BLOCK_BYTES: i32 = 128 * 1024;
       const bhi = f32x4.mul(v128.load(b, 16), gate);
 
       const x0 = v128.load32_splat(a0);
-      c0lo = f32x4.add(c0lo, f32x4.mul(x0, blo));
-      c0hi = f32x4.add(c0hi, f32x4.mul(x0, bhi));
+      c0lo = madd(x0, blo, c0lo);
+      c0hi = madd(x0, bhi, c0hi);
       const x1 = v128.load32_splat(a0 + a1Offset);
-      c1lo = f32x4.add(c1lo, f32x4.mul(x1, blo));
-      c1hi = f32x4.add(c1hi, f32x4.mul(x1, bhi));
+      c1lo = madd(x1, blo, c1lo);
+      c1hi = madd(x1, bhi, c1hi);
       const x2 = v128.load32_splat(a0 + a2Offset);
-      c2lo = f32x4.add(c2lo, f32x4.mul(x2, blo));
-      c2hi = f32x4.add(c2hi, f32x4.mul(x2, bhi));
+      c2lo = madd(x2, blo, c2lo);
+      c2hi = madd(x2, bhi, c2hi);
       const x3 = v128.load32_splat(a0 + a3Offset);
-      c3lo = f32x4.add(c3lo, f32x4.mul(x3, blo));
-      c3hi = f32x4.add(c3hi, f32x4.mul(x3, bhi));
+      c3lo = madd(x3, blo, c3lo);
+      c3hi = madd(x3, bhi, c3hi);
 
       a0 += 4;
       s += 4;
@@ -156,8 +157,8 @@ function gemmTile1x8(
       s += 4;
     }
     const broadcast = f32x4.splat(value);
-    lo = f32x4.add(lo, f32x4.mul(broadcast, v128.load(b)));
-    hi = f32x4.add(hi, f32x4.mul(broadcast, v128.load(b, 16)));
+    lo = madd(broadcast, v128.load(b), lo);
+    hi = madd(broadcast, v128.load(b, 16), hi);
     x += 4;
     b += 32;
   }

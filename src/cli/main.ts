@@ -29,7 +29,7 @@ Options:
   -k, --top-k <N>            predictions to print per image (default 5)
       --threshold <score>    drop predictions scoring below this (default 0)
       --fit <mode>           stretch (default) or center-crop
-      --wasm <path>          kernel build: auto (default), simd or scalar
+      --wasm <path>          kernel build: auto (default), relaxed-simd, simd or scalar
       --no-quantization-grid run quantized models in plain float
       --mean <r,g,b>         per-channel mean in 0-255 pixel units that classify subtracts,
                              in place of the model file's (one value applies to all three)
@@ -112,8 +112,8 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
     throw new UsageError(`Invalid --fit: expected stretch or center-crop, but got ${JSON.stringify(fit)}.`);
   }
   const wasm = values.wasm ?? 'auto';
-  if (wasm !== 'auto' && wasm !== 'simd' && wasm !== 'scalar') {
-    throw new UsageError(`Invalid --wasm: expected auto, simd or scalar, but got ${JSON.stringify(wasm)}.`);
+  if (wasm !== 'auto' && wasm !== 'relaxed-simd' && wasm !== 'simd' && wasm !== 'scalar') {
+    throw new UsageError(`Invalid --wasm: expected auto, relaxed-simd, simd or scalar, but got ${JSON.stringify(wasm)}.`);
   }
   const runs = values.runs === undefined ? 10 : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) {

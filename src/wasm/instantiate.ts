@@ -1,15 +1,20 @@
-import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
-import { hasWasmSimd, hasWebAssembly } from './features.js';
+import { RELAXED_SIMD_WASM_BASE64, SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
+import { hasWasmRelaxedSimd, hasWasmSimd, hasWebAssembly } from './features.js';
 import { KERNEL_EXPORT_NAMES, OVERREAD_BYTES, type KernelExports } from './kernels.js';
 
-/** Kernel build: 128-bit SIMD or scalar. */
-export type WasmPath = 'simd' | 'scalar';
+/**
+ * Kernel build: 128-bit SIMD with fused multiply-adds from relaxed SIMD,
+ * 128-bit SIMD, or scalar.
+ */
+export type WasmPath = 'relaxed-simd' | 'simd' | 'scalar';
 
 /** Runtime support for wasm features, and the kernel build picked by default. */
 export interface WasmSupport {
   webAssembly: boolean;
   simd: boolean;
-  /** The build that 'auto' selects. */
+  /** True when the runtime validates relaxed SIMD's f32x4.relaxed_madd. */
+  relaxedSimd: boolean;
+  /** The build that 'auto' selects: 'simd' or 'scalar' ('relaxed-simd' is opt-in). */
   path: WasmPath;
   threads: number;
 }
@@ -20,7 +25,10 @@ const ALIGN_BYTES = 16;
 /** Reports the runtime's wasm support and the kernel build chosen by default. The probes catch every error. */
 export function wasmSupport(): WasmSupport {
   const simd = hasWasmSimd();
-  return { webAssembly: hasWebAssembly(), simd, path: simd ? 'simd' : 'scalar', threads: 1 };
+  const relaxedSimd = simd && hasWasmRelaxedSimd();
+  // NOTE: 'auto' does not pick the relaxed-SIMD build yet. It is opt-in (wasmPath: 'relaxed-simd')
+  // until the benchmark shows its gain and the runtime tests cover it as the default.
+  return { webAssembly: hasWebAssembly(), simd, relaxedSimd, path: simd ? 'simd' : 'scalar', threads: 1 };
 }
 
 /** Resolves 'auto' to a build, and rejects a forced SIMD build the runtime cannot run. */
@@ -39,8 +47,16 @@ export function resolveWasmPath(requested: WasmPath | 'auto' = 'auto'): WasmPath
         "Use wasmPath: 'auto' or 'scalar'.",
     );
   }
-  if (requested !== 'simd' && requested !== 'scalar') {
-    throw new Error(`Invalid wasmPath: expected 'auto', 'simd' or 'scalar', but got ${JSON.stringify(requested)}.`);
+  if (requested === 'relaxed-simd' && !support.relaxedSimd) {
+    throw new Error(
+      "The 'relaxed-simd' kernel build was requested, but this runtime does not support WebAssembly relaxed SIMD " +
+        "(Node 20 needs --experimental-wasm-relaxed-simd). Use wasmPath: 'auto' or 'simd'.",
+    );
+  }
+  if (requested !== 'relaxed-simd' && requested !== 'simd' && requested !== 'scalar') {
+    throw new Error(
+      `Invalid wasmPath: expected 'auto', 'relaxed-simd', 'simd' or 'scalar', but got ${JSON.stringify(requested)}.`,
+    );
   }
   return requested;
 }
@@ -65,7 +81,7 @@ const SWISH = 3;
 export function compileKernels(path: WasmPath): Promise<WebAssembly.Module> {
   let module = compiled.get(path);
   if (!module) {
-    const bytes = decodeBase64(path === 'simd' ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64);
+    const bytes = decodeBase64(path === 'relaxed-simd' ? RELAXED_SIMD_WASM_BASE64 : path === 'simd' ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64);
     module = WebAssembly.compile(bytes).catch((error: unknown) => {
       compiled.delete(path);
       // Cloudflare Workers and workerd reject this with "Wasm code generation disallowed by embedder".
@@ -145,7 +161,7 @@ export class KernelInstance {
     }
     checkKernelModule(precompiled);
     const exports = await instantiateKernels(precompiled);
-    const path: WasmPath = exports.simdBuild() === 1 ? 'simd' : 'scalar';
+    const path: WasmPath = exports.relaxedSimdBuild() === 1 ? 'relaxed-simd' : exports.simdBuild() === 1 ? 'simd' : 'scalar';
     if (requested !== 'auto' && resolveWasmPath(requested) !== path) {
       throw new Error(
         `Invalid wasmModule: it is the '${path}' kernel build, but wasmPath '${requested}' was requested. ` +

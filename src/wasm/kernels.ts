@@ -18,7 +18,7 @@ export const OVERREAD_BYTES = 64;
  * package version whose kernels differ.
  */
 export const KERNEL_EXPORT_NAMES: readonly (keyof KernelExports)[] = [
-  'memory', 'heapBase', 'simdBuild', 'conv2d_f32', 'dwconv2d_f32', 'gemm_packed_size', 'gemm_pack_f32',
+  'memory', 'heapBase', 'simdBuild', 'relaxedSimdBuild', 'conv2d_f32', 'dwconv2d_f32', 'gemm_packed_size', 'gemm_pack_f32',
   'gemm_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32', 'add_requantize_f32',
   'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32', 'global_max_pool_f32',
   'softmax_f32',
@@ -30,6 +30,8 @@ export interface KernelExports {
   heapBase(): number;
   /** 1 when the module was compiled with 128-bit SIMD. */
   simdBuild(): number;
+  /** 1 in the build that fuses multiply-adds with relaxed SIMD, else 0. */
+  relaxedSimdBuild(): number;
 
   /**
    * Regular convolution, [1, inH, inW, inC] * [kernel, kernel, inC, outC] -> [1, outH, outW, outC].

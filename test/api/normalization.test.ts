@@ -3,6 +3,10 @@
  * does not state how their input is normalized, on tiny TF.js models built in
  * memory: one with a Rescaling layer (normalization stated) and one without.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { readModelDescription, loadModel } from '../../src/model.js';
@@ -92,5 +96,27 @@ describe('normalization option', () => {
     expect(restored.normalizationAssumed).toBe(true);
     const stated = importModelFile(serializeModel(await readModelDescription(tinyModel(true))), { source: 'tiny.safetensors' });
     expect(stated.normalizationAssumed).toBeUndefined();
+  });
+});
+
+describe('loadModel kernel errors', () => {
+  // loadModel compiles the kernels while it reads the file, so a kernel error can come first.
+  it('invalid wasmPath with a file path rejects', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'effnet-kernels-'));
+    try {
+      const file = path.join(dir, 'tiny.safetensors');
+      writeFileSync(file, serializeModel(await readModelDescription(tinyModel(true))));
+      await expect(loadModel(file, { wasmPath: 'gpu' as never })).rejects.toThrow(
+        `Invalid wasmPath: expected 'auto', 'relaxed-simd', 'simd' or 'scalar', but got "gpu".`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('missing file wins over a kernel error', async () => {
+    await expect(loadModel('no/such/tiny.safetensors', { wasmPath: 'gpu' as never })).rejects.toThrow(
+      'Model file not found: no/such/tiny.safetensors. Check the path.',
+    );
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { createModel, efficientNetArchitecture, randomGraph } from '../../src/index.js';
 import type { ModelDescription } from '../../src/graph/spec.js';
-import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from '../../src/wasm/binaries.generated.js';
+import { RELAXED_SIMD_WASM_BASE64, SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from '../../src/wasm/binaries.generated.js';
 import { KERNEL_EXPORT_NAMES } from '../../src/wasm/kernels.js';
 import { REPOSITORY_ROOT } from '../support/fixtures.js';
 
@@ -48,6 +48,7 @@ describe('wasmModule option', () => {
   test('dist .wasm files equal embedded builds', () => {
     expect(readFileSync(wasmFile('simd')).equals(Buffer.from(SIMD_WASM_BASE64, 'base64')), 'kernels-simd.wasm').toBe(true);
     expect(readFileSync(wasmFile('scalar')).equals(Buffer.from(SCALAR_WASM_BASE64, 'base64')), 'kernels-scalar.wasm').toBe(true);
+    expect(readFileSync(wasmFile('relaxed-simd')).equals(Buffer.from(RELAXED_SIMD_WASM_BASE64, 'base64')), 'kernels-relaxed-simd.wasm').toBe(true);
   });
 
   test.each(['simd', 'scalar'])('KERNEL_EXPORT_NAMES lists every %s export', (build) => {
@@ -98,7 +99,7 @@ describe('wasmModule option', () => {
     const error = await createModel(tinyModelDescription(), { wasmModule: foreign }).catch((caught: Error) => caught);
     expect(error).toBeInstanceOf(Error);
     const message = (error as Error).message;
-    expect(message).toContain('Invalid wasmModule: it lacks the kernel exports memory, simdBuild, conv2d_f32');
+    expect(message).toContain('Invalid wasmModule: it lacks the kernel exports memory, simdBuild, relaxedSimdBuild, conv2d_f32');
     expect(message).not.toContain('heapBase,');
     expect(message).toContain('Import kernels-simd.wasm or kernels-scalar.wasm from the same package install.');
   });

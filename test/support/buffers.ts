@@ -1,8 +1,12 @@
-import { KernelInstance, type WasmPath } from '../../src/wasm/instantiate.js';
+import { KernelInstance, wasmSupport, type WasmPath } from '../../src/wasm/instantiate.js';
 import { OVERREAD_BYTES } from '../../src/wasm/kernels.js';
 
-/** Both kernel builds; every kernel test runs against each. */
-export const BUILDS: readonly WasmPath[] = ['simd', 'scalar'];
+/**
+ * The kernel builds every kernel test runs on. The relaxed-SIMD build joins
+ * when the runtime supports it: vitest.config.ts starts the test workers with
+ * --experimental-wasm-relaxed-simd, which Node 20 needs for it.
+ */
+export const BUILDS: readonly WasmPath[] = wasmSupport().relaxedSimd ? ['simd', 'scalar', 'relaxed-simd'] : ['simd', 'scalar'];
 
 /**
  * Guard pattern written into the OVERREAD_BYTES after every buffer: the bytes of
