@@ -31,7 +31,11 @@ class Worker {
     this.queue = [];
     this.waiting = [];
     this.exited = null;
-    this.child = fork(workerFile, [JSON.stringify(config)], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+    this.child = fork(workerFile, [JSON.stringify(config)], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      execArgv: adapter.execArgv ?? [],
+    });
     this.stderr = '';
     this.child.stderr.on('data', (chunk) => {
       this.stderr += chunk;
