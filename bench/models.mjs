@@ -122,7 +122,7 @@ export function foldGraph(graph, { foldBatchNorm, scaleOutputChannels }) {
   };
 }
 
-/** The model description of the random B0: no labels, input already normalized. */
+/** Wraps the random B0 graph in a model description: no labels, input already normalized. */
 export function b0Description(graph) {
   return {
     name: 'efficientnet-b0',

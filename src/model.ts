@@ -104,8 +104,8 @@ export interface ModelInfo {
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   // The kernels compile, and run their warm-up, while the model file is read.
   const kernels = KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
-  // A kernel error that comes while the file is still being read is reported by the await
-  // below, or dropped when the read fails first; without a handler now, Node would end the
+  // A kernel error can arrive while the file is still being read. The await below reports it,
+  // or it is dropped when the read fails first. Without a handler now, Node would end the
   // process on the unhandled rejection.
   kernels.catch(() => undefined);
   const description = await readModelDescription(source, options);

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { listModelFileTensors, serializeModel } from '../formats/safetensors/index.js';
 import { readModelDescription, type Classification, type Model } from '../model.js';
+import { parseLabelLines } from '../labels.js';
 import { isUrlString } from '../source.js';
 import type { WasmPath } from '../wasm/instantiate.js';
 import { DEFAULT_MODEL_NAME } from '../zoo/index.js';
@@ -189,9 +190,7 @@ async function readLabels(file: string): Promise<string[]> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(code === 'ENOENT' ? `Label file not found: ${file}. Check the path.` : `Failed to read label file ${file}: ${(error as Error).message}`);
   }
-  const lines = text.split(/\r?\n/);
-  while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
-  return lines;
+  return parseLabelLines(text);
 }
 
 /** Rewrites node:util parseArgs errors into this CLI's wording. */

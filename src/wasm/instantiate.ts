@@ -68,6 +68,13 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+/** The base64 text of each embedded kernel build. */
+const EMBEDDED_BUILDS: Readonly<Record<WasmPath, string>> = {
+  'relaxed-simd': RELAXED_SIMD_WASM_BASE64,
+  simd: SIMD_WASM_BASE64,
+  scalar: SCALAR_WASM_BASE64,
+};
+
 const compiled = new Map<WasmPath, Promise<WebAssembly.Module>>();
 
 /** Modules whose hot kernels have run once (see KernelInstance.warmUpOnce). */
@@ -81,7 +88,7 @@ const SWISH = 3;
 export function compileKernels(path: WasmPath): Promise<WebAssembly.Module> {
   let module = compiled.get(path);
   if (!module) {
-    const bytes = decodeBase64(path === 'relaxed-simd' ? RELAXED_SIMD_WASM_BASE64 : path === 'simd' ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64);
+    const bytes = decodeBase64(EMBEDDED_BUILDS[path]);
     module = WebAssembly.compile(bytes).catch((error: unknown) => {
       compiled.delete(path);
       // Cloudflare Workers and workerd reject this with "Wasm code generation disallowed by embedder".
@@ -195,7 +202,7 @@ export class KernelInstance {
       const weight = this.allocF32(Math.max(25 * channels, channels * channels, 9 * 3 * channels));
       const packed = this.allocF32(e.gemm_packed_size(channels, channels));
       const bias = this.allocF32(channels);
-      // The fresh memory holds zeros, which every kernel accepts.
+      // Fresh memory is zero-filled, and every kernel accepts zeros.
       e.gemm_pack_f32(weight, channels, channels, packed);
       for (let round = 0; round < WARM_UP_ROUNDS; round++) {
         e.gemm_f32(input, side * side, channels, packed, channels, bias, output, SWISH, 0, 0);

@@ -33,7 +33,7 @@ describe.skipIf(!support.relaxedSimd)('relaxed-simd build', () => {
   // With a = b = 1 + 2^-12 and bias -1: a * b = 1 + 2^-11 + 2^-24 exactly. Rounded to f32
   // first (a tie, to even) it is 1 + 2^-11, so a multiply then an add gives 2^-11. A fused
   // multiply-add keeps the 2^-24.
-  // NOTE: relaxed_madd may round twice on a CPU without fused multiply-add; this test
+  // NOTE: relaxed_madd may round twice on a CPU without fused multiply-add. This test
   // expects the fused result, which V8 gave on the x64 (FMA3) test machine.
   test('gemm fuses the multiply-add', async () => {
     const value = 1 + 2 ** -12;

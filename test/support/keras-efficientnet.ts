@@ -9,7 +9,7 @@
  * compare with tfjs predicting on the same model.
  *
  * The models follow Keras's `weights=None` path unless `imagenetRescaling`
- * asks for the third Rescaling layer that Keras adds after Normalization
+ * adds the third Rescaling layer that Keras puts after Normalization
  * for `weights='imagenet'`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -4,6 +4,7 @@
  * with the field ids of TensorFlow Lite's metadata_schema.fbs. The label file
  * it names comes from the zip archive appended to the model.
  */
+import { parseLabelLines } from '../../labels.js';
 import { FlatBuffer, type FlatTable, TfliteFormatError } from './flatbuffer.js';
 import type { TfliteModel } from './schema.js';
 import { ZipArchive } from './zip.js';
@@ -84,8 +85,5 @@ export async function readLabels(fileBytes: Uint8Array, labelFile: string, sourc
         'Write the metadata again with its associated files.',
     );
   }
-  const text = new TextDecoder().decode(await archive.read(entry));
-  const labels = text.split(/\r?\n/);
-  while (labels.length > 0 && labels[labels.length - 1].trim() === '') labels.pop();
-  return labels;
+  return parseLabelLines(new TextDecoder().decode(await archive.read(entry)));
 }
