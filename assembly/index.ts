@@ -19,7 +19,7 @@ export function relaxedSimdBuild(): bool {
 export { conv2d_f32 } from './f32-conv/conv2d-nhwc';
 export { dwconv2d_f32 } from './f32-dwconv/dwconv2d-nhwc';
 export { gemm_packed_size, gemm_pack_f32 } from './f32-gemm/pack';
-export { gemm_f32 } from './f32-gemm/gemm-4x8';
+export { gemm_f32, gemm_panels_f32 } from './f32-gemm/gemm-4x8';
 export { activation_f32 } from './f32-vunary/activation';
 export { quantize_grid_f32 } from './f32-vunary/quantize-grid';
 export { softmax_f32 } from './f32-vunary/softmax';

@@ -1,13 +1,14 @@
-// Compiles the AssemblyScript kernels into the SIMD and scalar builds and
-// embeds both into src/wasm/binaries.generated.ts, so the runtime loads them
-// the same way in Node, browsers and edge runtimes (no file lookup, no fetch).
+// Compiles the AssemblyScript kernels into every build (SIMD, scalar, relaxed
+// SIMD, and the shared-memory builds that threads use) and embeds them into
+// src/wasm/binaries.generated.ts, so the runtime loads them the same way in
+// Node, browsers and edge runtimes (no file lookup, no fetch).
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import asc from 'assemblyscript/asc';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const targets = ['simd', 'scalar', 'relaxed-simd'];
+const targets = ['simd', 'scalar', 'relaxed-simd', 'simd-threads', 'relaxed-simd-threads'];
 
 await mkdir(path.join(root, 'build'), { recursive: true });
 const sizes = {};
@@ -30,6 +31,8 @@ const lines = [
   `export const SIMD_WASM_BASE64: string = '${sizes.simd.toString('base64')}';`,
   `export const SCALAR_WASM_BASE64: string = '${sizes.scalar.toString('base64')}';`,
   `export const RELAXED_SIMD_WASM_BASE64: string = '${sizes['relaxed-simd'].toString('base64')}';`,
+  `export const SIMD_THREADS_WASM_BASE64: string = '${sizes['simd-threads'].toString('base64')}';`,
+  `export const RELAXED_SIMD_THREADS_WASM_BASE64: string = '${sizes['relaxed-simd-threads'].toString('base64')}';`,
   '',
 ];
 await writeFile(path.join(root, 'src', 'wasm', 'binaries.generated.ts'), lines.join('\n'));
@@ -41,6 +44,4 @@ await mkdir(path.join(root, 'dist', 'wasm'), { recursive: true });
 for (const target of targets) {
   await writeFile(path.join(root, 'dist', 'wasm', `kernels-${target}.wasm`), sizes[target]);
 }
-console.log(
-  `wasm kernels: simd ${sizes.simd.length} bytes, scalar ${sizes.scalar.length} bytes, relaxed-simd ${sizes['relaxed-simd'].length} bytes`,
-);
+console.log(`wasm kernels: ${targets.map((target) => `${target} ${sizes[target].length} bytes`).join(', ')}`);

@@ -5,16 +5,36 @@ import { GraphExecutor } from './graph/executor.js';
 import type { ModelDescription, Normalization } from './graph/spec.js';
 import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
 import { isUrlString, readSource, type ModelSource } from './source.js';
-import { KernelInstance, type WasmPath } from './wasm/instantiate.js';
+import { KernelInstance, resolveWasmPath, type WasmPath } from './wasm/instantiate.js';
+import { availableCores, threadsUnavailableReason } from './wasm/threads.js';
 import { resolveModelSource, type ModelDownloadOptions } from './zoo/index.js';
 
 export interface LoadModelOptions extends ModelDownloadOptions {
-  /** Kernel build: 'auto' (SIMD when the runtime supports it), 'simd' or 'scalar'. */
+  /**
+   * Kernel build: 'auto' (the fastest the runtime validates: relaxed SIMD, then
+   * SIMD, then scalar), 'relaxed-simd', 'simd' or 'scalar'.
+   */
   wasmPath?: WasmPath | 'auto';
   /**
-   * A compiled kernel build (the default import of 'efficientnet-wasm/kernels-simd.wasm'
-   * or 'kernels-scalar.wasm') used in place of compiling the embedded one. Needed where
-   * compiling wasm at run time is forbidden: Cloudflare Workers and workerd.
+   * Threads that run each layer, the calling thread included: 'auto' (the
+   * default) takes every available core, 1 runs without workers. Threads need
+   * SharedArrayBuffer, which a browser gives only to cross-origin isolated
+   * pages; without it the model runs on one thread and warns once. Results are
+   * bit-identical for every thread count.
+   */
+  numThreads?: number | 'auto';
+  /**
+   * Throughput mode for servers: classify() calls that arrive within
+   * maxDelayMs of each other run as one batch of up to maxBatch images, which
+   * shares weight loads between them. Off by default (each call runs alone).
+   */
+  batching?: { maxBatch: number; maxDelayMs?: number };
+  /**
+   * A compiled kernel build (the default import of 'efficientnet-wasm/kernels-simd.wasm',
+   * 'kernels-relaxed-simd.wasm' or 'kernels-scalar.wasm') used in place of compiling the
+   * embedded one. Needed where compiling wasm at run time is forbidden: Cloudflare
+   * Workers and workerd. The thread builds (kernels-simd-threads.wasm and
+   * kernels-relaxed-simd-threads.wasm) run on several threads.
    */
   wasmModule?: WebAssembly.Module;
   /**
@@ -103,12 +123,19 @@ export interface ModelInfo {
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   // The kernels compile, and run their warm-up, while the model file is read.
-  const kernels = KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule);
+  const kernels = createKernels(options);
   // A kernel error can arrive while the file is still being read. The await below reports it,
   // or it is dropped when the read fails first. Without a handler now, Node would end the
   // process on the unhandled rejection.
   kernels.catch(() => undefined);
-  const description = await readModelDescription(source, options);
+  let description: ModelDescription;
+  try {
+    description = await readModelDescription(source, options);
+  } catch (error) {
+    // Nothing half-loaded stays: the kernels leave the thread pool once they are ready.
+    kernels.then((instance) => instance.dispose(), () => undefined);
+    throw error;
+  }
   return createModelOn(description, options, await kernels);
 }
 
@@ -125,11 +152,64 @@ export async function readModelDescription(source: ModelSource, options: ModelDo
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
 export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
-  return createModelOn(description, options, await KernelInstance.create(options.wasmPath ?? 'auto', options.wasmModule));
+  return createModelOn(description, options, await createKernels(options));
 }
 
-/** Prepares a description to run on a given kernel instance. */
+let warnedNoThreads = false;
+
+/** Creates the kernel instance for a model: its build and its threads. */
+async function createKernels(options: LoadModelOptions): Promise<KernelInstance> {
+  const requested = options.numThreads ?? 'auto';
+  if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
+    throw new Error(`Invalid numThreads: expected 'auto' or a positive integer, but got ${JSON.stringify(requested)}.`);
+  }
+  if (options.batching !== undefined) checkBatching(options.batching);
+  const path = options.wasmPath ?? 'auto';
+  let threads = requested === 'auto' ? await availableCores() : requested;
+  if (threads > 1) {
+    const reason = threadsUnavailableReason();
+    const browserPage = typeof (globalThis as { document?: unknown }).document === 'object';
+    const singleThreadedBuild =
+      options.wasmModule !== undefined
+        ? !WebAssembly.Module.imports(options.wasmModule).some((entry) => entry.kind === 'memory')
+        : resolveWasmPath(path) === 'scalar';
+    if (reason !== null) {
+      // Where no thread can ever run (an edge runtime), 'auto' quietly means one; a request or a page that could be isolated gets told.
+      if ((requested !== 'auto' || browserPage) && !warnedNoThreads) {
+        warnedNoThreads = true;
+        console.warn(`efficientnet-wasm: running on one thread, because ${reason}.`);
+      }
+      threads = 1;
+    } else if (singleThreadedBuild && requested === 'auto') {
+      threads = 1;
+    }
+  }
+  return KernelInstance.create(path, options.wasmModule, threads);
+}
+
+/** Checks the batching option. */
+function checkBatching(value: { maxBatch: number; maxDelayMs?: number }): void {
+  if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxBatch) || value.maxBatch < 1) {
+    throw new Error(
+      `Invalid batching option: expected { maxBatch: a positive integer, maxDelayMs?: milliseconds }, but got ${JSON.stringify(value)}.`,
+    );
+  }
+  if (value.maxDelayMs !== undefined && !(Number.isFinite(value.maxDelayMs) && value.maxDelayMs >= 0)) {
+    throw new Error(`Invalid batching option: maxDelayMs must be a number of milliseconds, 0 or more, but got ${value.maxDelayMs}.`);
+  }
+}
+
+/** Prepares a description to run on a given kernel instance, which is disposed when this fails. */
 function createModelOn(description: ModelDescription, options: LoadModelOptions, kernels: KernelInstance): Model {
+  try {
+    return prepareModel(description, options, kernels);
+  } catch (error) {
+    kernels.dispose();
+    throw error;
+  }
+}
+
+function prepareModel(description: ModelDescription, options: LoadModelOptions, kernels: KernelInstance): Model {
   if (options.normalization !== undefined) {
     if (description.graph.inputGrid !== undefined) {
       throw new Error(
@@ -155,7 +235,7 @@ function createModelOn(description: ModelDescription, options: LoadModelOptions,
     }
     labels = options.labels;
   }
-  return new Model(description, kernels, executor, labels, quantizationGrid);
+  return new Model(description, kernels, executor, labels, quantizationGrid, options.batching ?? null);
 }
 
 /** Checks the normalization option and returns a copy of it. */
@@ -176,6 +256,18 @@ function checkNormalization(value: Normalization): Normalization {
   return { mean: triple(value.mean, 'mean', false), std: triple(value.std, 'std', true) };
 }
 
+/** An image waiting in the batching queue of classify(). */
+interface QueuedInput {
+  input: Float32Array;
+  height: number;
+  width: number;
+  resolve: (result: { scores: Float32Array; inferenceMs: number }) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Default images per run of classifyBatch() when the model has no batching option. */
+const DEFAULT_BATCH = 8;
+
 /** A loaded model: classify images, run raw predictions, and release it with dispose(). */
 export class Model {
   private readonly description: ModelDescription;
@@ -183,11 +275,14 @@ export class Model {
   private executor: GraphExecutor | null;
   private readonly labels: string[] | null;
   private readonly quantizationGrid: boolean;
+  private readonly batching: { maxBatch: number; maxDelayMs: number } | null;
   private inputBuffer: Float32Array | null = null;
   /** Scratch for predict() on models that take pixels: the normalized tensor. */
   private normalizedBuffer: Float32Array | null = null;
   private warnedUnitRange = false;
   private warnedAssumedNormalization = false;
+  private queue: QueuedInput[] = [];
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** @internal Use loadModel or createModel. */
   constructor(
@@ -196,12 +291,14 @@ export class Model {
     executor: GraphExecutor,
     labels: string[] | null,
     quantizationGrid: boolean,
+    batching: { maxBatch: number; maxDelayMs?: number } | null = null,
   ) {
     this.description = description;
     this.kernels = kernels;
     this.executor = executor;
     this.labels = labels;
     this.quantizationGrid = quantizationGrid;
+    this.batching = batching ? { maxBatch: batching.maxBatch, maxDelayMs: batching.maxDelayMs ?? 0 } : null;
   }
 
   /** Description of the model and of the kernel build that runs it. */
@@ -227,7 +324,7 @@ export class Model {
       blocks: graph.blocks.length,
       parameters: this.requireExecutor().parameterCount,
       wasmPath: kernels.path,
-      threads: 1,
+      threads: kernels.threads,
       memoryBytes: kernels.usedBytes,
     };
   }
@@ -242,45 +339,43 @@ export class Model {
    */
   predict(input: Float32Array, size?: { height: number; width: number }): Float32Array {
     const executor = this.requireExecutor();
-    const { graph } = this.description;
-    const height = size?.height ?? graph.inputHeight;
-    const width = size?.width ?? graph.inputWidth;
-    if (height === null || width === null) {
-      throw new Error('Missing input size: this model accepts any size, so pass { height, width } to predict().');
-    }
+    const { height, width } = this.predictSize(size, 'predict');
     if (!(input instanceof Float32Array)) {
       throw new TypeError(`Invalid input: predict() takes a Float32Array, but got ${input === null ? 'null' : typeof input}.`);
     }
-    const expected = height * width * graph.inputChannels;
-    if (input.length !== expected) {
-      throw new Error(
-        `Invalid input length: a ${height}x${width}x${graph.inputChannels} tensor has ${expected} values, but got ${input.length}.`,
-      );
-    }
-    let largest = -Infinity;
-    for (let i = 0; i < input.length; i++) {
-      const value = input[i];
-      if (!Number.isFinite(value)) {
-        throw new Error(`Invalid input: value ${value} at index ${i}; every input value must be a finite number.`);
-      }
-      if (value > largest) largest = value;
-    }
+    this.checkTensor(input, height, width, '');
     if (this.description.inputSpace !== 'pixels') return executor.run(input, height, width);
-
-    if (largest <= 1 && !this.warnedUnitRange) {
-      this.warnedUnitRange = true;
-      console.warn(
-        `efficientnet-wasm: the input to ${this.description.name} looks scaled to 0-1 (largest value ${largest}), ` +
-          'but this model takes 0-255 pixel values and normalizes them itself. Pass unscaled pixels.',
-      );
-    }
     if (!this.normalizedBuffer || this.normalizedBuffer.length !== input.length) {
       this.normalizedBuffer = new Float32Array(input.length);
     }
-    const { mean, std } = this.description.normalization;
-    const normalized = this.normalizedBuffer;
-    for (let i = 0; i < input.length; i++) normalized[i] = (input[i] - mean[i % 3]) / std[i % 3];
-    return executor.run(normalized, height, width);
+    this.normalizePixels(input, this.normalizedBuffer, 0);
+    return executor.run(this.normalizedBuffer, height, width);
+  }
+
+  /**
+   * predict() for several tensors of the same size at once, returning one
+   * output per tensor. The batch runs as one pass over the network, so each
+   * weight is loaded once for all the images; outputs equal predict()'s.
+   */
+  predictBatch(inputs: Float32Array[], size?: { height: number; width: number }): Float32Array[] {
+    const executor = this.requireExecutor();
+    const { height, width } = this.predictSize(size, 'predictBatch');
+    if (!Array.isArray(inputs) || inputs.length === 0) {
+      throw new TypeError('Invalid inputs: predictBatch() takes a non-empty array of Float32Array tensors.');
+    }
+    const count = height * width * this.description.graph.inputChannels;
+    const batch = new Float32Array(count * inputs.length);
+    inputs.forEach((input, index) => {
+      if (!(input instanceof Float32Array)) {
+        throw new TypeError(`Invalid inputs[${index}]: predictBatch() takes Float32Array tensors, but got ${input === null ? 'null' : typeof input}.`);
+      }
+      this.checkTensor(input, height, width, `inputs[${index}] `);
+      if (this.description.inputSpace === 'pixels') this.normalizePixels(input, batch, index * count);
+      else batch.set(input, index * count);
+    });
+    const output = executor.run(batch, height, width, inputs.length);
+    const per = output.length / inputs.length;
+    return inputs.map((_, index) => output.slice(index * per, (index + 1) * per));
   }
 
   /**
@@ -288,9 +383,163 @@ export class Model {
    * predictions. The image is a file path (Node), a URL, encoded file bytes (also
    * as a Blob or File), a pixel object { data, width, height, channels }, or a
    * browser image (img element, canvas, ImageBitmap, ImageData, VideoFrame).
+   * With the batching option, calls that arrive together run as one batch.
    */
   async classify(image: ImageSource, options: ClassifyOptions = {}): Promise<Classification> {
+    const { topK, threshold } = this.checkClassify(options);
+    const start = performance.now();
+    const pixels = await readImage(image);
+    const decoded = performance.now();
+    const { height, width } = this.imageSize(pixels, options);
+    const count = height * width * this.description.graph.inputChannels;
+    let scores: Float32Array;
+    let inferenceMs: number;
+    let preprocessed: number;
+    if (this.batching) {
+      const input = this.preprocess(pixels, height, width, options, new Float32Array(count));
+      preprocessed = performance.now();
+      ({ scores, inferenceMs } = await this.enqueue(input, height, width));
+    } else {
+      const executor = this.requireExecutor();
+      if (!this.inputBuffer || this.inputBuffer.length !== count) this.inputBuffer = new Float32Array(count);
+      const input = this.preprocess(pixels, height, width, options, this.inputBuffer);
+      preprocessed = performance.now();
+      scores = executor.run(input, height, width);
+      inferenceMs = performance.now() - preprocessed;
+    }
+    this.checkScores(scores, '');
+    return {
+      predictions: topPredictions(scores, this.labels, topK, threshold),
+      timings: {
+        decodeMs: decoded - start,
+        preprocessMs: preprocessed - decoded,
+        inferenceMs,
+        totalMs: performance.now() - start,
+      },
+    };
+  }
+
+  /**
+   * Classifies many images, running them in batches of batchSize (default: the
+   * batching option's maxBatch, else 8) to share weight loads, and returns one
+   * result per image in order. Images are decoded concurrently; images of
+   * different sizes (on a model that takes any size) run in separate batches.
+   * Each result's inferenceMs is its batch's time.
+   */
+  async classifyBatch(images: ImageSource[], options: ClassifyOptions & { batchSize?: number } = {}): Promise<Classification[]> {
+    const { topK, threshold } = this.checkClassify(options);
+    if (!Array.isArray(images)) throw new TypeError('Invalid images: classifyBatch() takes an array of images.');
+    const batchSize = options.batchSize ?? this.batching?.maxBatch ?? DEFAULT_BATCH;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new Error(`Invalid batchSize: expected a positive integer, but got ${batchSize}.`);
+    }
+    const start = performance.now();
+    const decoded = await Promise.all(images.map(async (image) => {
+      const begin = performance.now();
+      const pixels = await readImage(image);
+      return { pixels, decodeMs: performance.now() - begin };
+    }));
+    const channels = this.description.graph.inputChannels;
+    const prepared = decoded.map(({ pixels, decodeMs }) => {
+      const { height, width } = this.imageSize(pixels, options);
+      const begin = performance.now();
+      const input = this.preprocess(pixels, height, width, options, new Float32Array(height * width * channels));
+      return { input, height, width, decodeMs, preprocessMs: performance.now() - begin };
+    });
+    const results: Classification[] = new Array(images.length);
+    const groups = new Map<string, number[]>();
+    prepared.forEach((entry, index) => {
+      const key = `${entry.height}x${entry.width}`;
+      groups.set(key, [...(groups.get(key) ?? []), index]);
+    });
+    for (const indices of groups.values()) {
+      for (let first = 0; first < indices.length; first += batchSize) {
+        const chunk = indices.slice(first, first + batchSize);
+        const { height, width } = prepared[chunk[0]];
+        const begin = performance.now();
+        const outputs = this.runBatch(chunk.map((index) => prepared[index].input), height, width);
+        const inferenceMs = performance.now() - begin;
+        chunk.forEach((index, position) => {
+          this.checkScores(outputs[position], `for image ${index} `);
+          results[index] = {
+            predictions: topPredictions(outputs[position], this.labels, topK, threshold),
+            timings: {
+              decodeMs: prepared[index].decodeMs,
+              preprocessMs: prepared[index].preprocessMs,
+              inferenceMs,
+              totalMs: performance.now() - start,
+            },
+          };
+        });
+      }
+    }
+    return results;
+  }
+
+  /** Releases the model's wasm memory and its place in the thread pool. Any later call on the model throws. */
+  dispose(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const pending = this.queue;
+    this.queue = [];
+    this.kernels?.dispose();
+    this.kernels = null;
+    this.executor = null;
+    this.inputBuffer = null;
+    this.normalizedBuffer = null;
+    for (const entry of pending) entry.reject(new Error(`${this.description.name} was disposed before its queued classify() ran.`));
+  }
+
+  /** Runs normalized tensors of one size as one batch and returns each one's output. */
+  private runBatch(inputs: Float32Array[], height: number, width: number): Float32Array[] {
     const executor = this.requireExecutor();
+    const count = inputs[0].length;
+    const batch = new Float32Array(count * inputs.length);
+    inputs.forEach((input, index) => batch.set(input, index * count));
+    const output = executor.run(batch, height, width, inputs.length);
+    const per = output.length / inputs.length;
+    return inputs.map((_, index) => output.subarray(index * per, (index + 1) * per));
+  }
+
+  /** Queues a normalized input for the next batch of the batching option. */
+  private enqueue(input: Float32Array, height: number, width: number): Promise<{ scores: Float32Array; inferenceMs: number }> {
+    const batching = this.batching!;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, height, width, resolve, reject });
+      if (this.queue.length >= batching.maxBatch) this.flush();
+      else this.flushTimer ??= setTimeout(() => this.flush(), batching.maxDelayMs);
+    });
+  }
+
+  /** Runs everything queued, in batches of at most maxBatch images of one size. */
+  private flush(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const entries = this.queue;
+    this.queue = [];
+    const groups = new Map<string, QueuedInput[]>();
+    for (const entry of entries) {
+      const key = `${entry.height}x${entry.width}`;
+      groups.set(key, [...(groups.get(key) ?? []), entry]);
+    }
+    for (const group of groups.values()) {
+      for (let first = 0; first < group.length; first += this.batching!.maxBatch) {
+        const chunk = group.slice(first, first + this.batching!.maxBatch);
+        try {
+          const begin = performance.now();
+          const outputs = this.runBatch(chunk.map((entry) => entry.input), chunk[0].height, chunk[0].width);
+          const inferenceMs = performance.now() - begin;
+          chunk.forEach((entry, index) => entry.resolve({ scores: outputs[index], inferenceMs }));
+        } catch (error) {
+          for (const entry of chunk) entry.reject(error);
+        }
+      }
+    }
+  }
+
+  /** Validates classify options and warns once when the normalization is assumed. */
+  private checkClassify(options: ClassifyOptions): { topK: number; threshold: number } {
+    this.requireExecutor();
     const { graph, normalization } = this.description;
     if (!graph.classifier) {
       throw new Error(`${this.description.name} has no classifier (it outputs features), so it cannot classify. Use predict().`);
@@ -299,7 +548,6 @@ export class Model {
     if (!Number.isInteger(topK) || topK < 1) throw new Error(`Invalid topK: expected a positive integer, but got ${topK}.`);
     const threshold = options.scoreThreshold ?? 0;
     if (!Number.isFinite(threshold)) throw new Error(`Invalid scoreThreshold: expected a number, but got ${threshold}.`);
-
     if (this.description.normalizationAssumed && !this.warnedAssumedNormalization) {
       this.warnedAssumedNormalization = true;
       const { mean, std } = normalization;
@@ -309,14 +557,22 @@ export class Model {
           'pass loadModel(source, { normalization: { mean, std } }) (CLI: --mean and --std) in 0-255 pixel units.',
       );
     }
-    const start = performance.now();
-    const pixels = await readImage(image);
-    const decoded = performance.now();
-    const height = graph.inputHeight ?? options.inputSize?.height ?? pixels.height;
-    const width = graph.inputWidth ?? options.inputSize?.width ?? pixels.width;
-    const count = height * width * graph.inputChannels;
-    if (!this.inputBuffer || this.inputBuffer.length !== count) this.inputBuffer = new Float32Array(count);
-    const input = preprocessInto(
+    return { topK, threshold };
+  }
+
+  /** The size an image runs at: the model's fixed size, the inputSize option, or the image's own. */
+  private imageSize(pixels: PixelData, options: ClassifyOptions): { height: number; width: number } {
+    const { graph } = this.description;
+    return {
+      height: graph.inputHeight ?? options.inputSize?.height ?? pixels.height,
+      width: graph.inputWidth ?? options.inputSize?.width ?? pixels.width,
+    };
+  }
+
+  /** Resizes and normalizes decoded pixels into target. */
+  private preprocess(pixels: PixelData, height: number, width: number, options: ClassifyOptions, target: Float32Array): Float32Array {
+    const { normalization } = this.description;
+    return preprocessInto(
       pixels,
       {
         width,
@@ -326,36 +582,61 @@ export class Model {
         std: normalization.std,
         round: this.quantizationGrid,
       },
-      this.inputBuffer,
+      target,
     );
-    const preprocessed = performance.now();
-    const scores = executor.run(input, height, width);
-    const finished = performance.now();
+  }
+
+  private checkScores(scores: Float32Array, where: string): void {
     const bad = scores.findIndex((score) => !Number.isFinite(score));
     if (bad >= 0) {
       throw new Error(
-        `${this.description.name} produced a non-finite score (${scores[bad]} at output ${bad}). ` +
+        `${this.description.name} produced a non-finite score ${where}(${scores[bad]} at output ${bad}). ` +
           'The weights may be corrupt; check the model file.',
       );
     }
-
-    return {
-      predictions: topPredictions(scores, this.labels, topK, threshold),
-      timings: {
-        decodeMs: decoded - start,
-        preprocessMs: preprocessed - decoded,
-        inferenceMs: finished - preprocessed,
-        totalMs: finished - start,
-      },
-    };
   }
 
-  /** Releases the model's wasm memory. Any later call on the model throws. */
-  dispose(): void {
-    this.kernels = null;
-    this.executor = null;
-    this.inputBuffer = null;
-    this.normalizedBuffer = null;
+  /** The input size of predict(): the size given, else the model's fixed size. */
+  private predictSize(size: { height: number; width: number } | undefined, method: string): { height: number; width: number } {
+    const { graph } = this.description;
+    const height = size?.height ?? graph.inputHeight;
+    const width = size?.width ?? graph.inputWidth;
+    if (height === null || width === null) {
+      throw new Error(`Missing input size: this model accepts any size, so pass { height, width } to ${method}().`);
+    }
+    return { height, width };
+  }
+
+  /** Checks a tensor's length and values; warns once when a pixel-space model gets values that look scaled to 0-1. */
+  private checkTensor(input: Float32Array, height: number, width: number, name: string): void {
+    const channels = this.description.graph.inputChannels;
+    const expected = height * width * channels;
+    if (input.length !== expected) {
+      throw new Error(
+        `Invalid ${name}input length: a ${height}x${width}x${channels} tensor has ${expected} values, but got ${input.length}.`,
+      );
+    }
+    let largest = -Infinity;
+    for (let i = 0; i < input.length; i++) {
+      const value = input[i];
+      if (!Number.isFinite(value)) {
+        throw new Error(`Invalid ${name}input: value ${value} at index ${i}; every input value must be a finite number.`);
+      }
+      if (value > largest) largest = value;
+    }
+    if (this.description.inputSpace === 'pixels' && largest <= 1 && !this.warnedUnitRange) {
+      this.warnedUnitRange = true;
+      console.warn(
+        `efficientnet-wasm: the input to ${this.description.name} looks scaled to 0-1 (largest value ${largest}), ` +
+          'but this model takes 0-255 pixel values and normalizes them itself. Pass unscaled pixels.',
+      );
+    }
+  }
+
+  /** Writes (pixel - mean) / std of a pixel-space tensor into target at offset. */
+  private normalizePixels(input: Float32Array, target: Float32Array, offset: number): void {
+    const { mean, std } = this.description.normalization;
+    for (let i = 0; i < input.length; i++) target[offset + i] = (input[i] - mean[i % 3]) / std[i % 3];
   }
 
   private requireExecutor(): GraphExecutor {

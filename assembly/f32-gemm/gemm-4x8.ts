@@ -237,10 +237,33 @@ export function gemm_f32(
   a: usize, m: i32, k: i32, packed: usize, n: i32,
   bias: usize, output: usize, activation: i32, residual: usize, inputScale: usize,
 ): void {
+  gemmPanels(a, m, k, packed, n, bias, output, activation, residual, inputScale, 0, (n + PANEL_COLUMNS - 1) / PANEL_COLUMNS);
+}
+
+/**
+ * gemm_f32 restricted to the output columns of packed panels [panelStart,
+ * panelEnd), each PANEL_COLUMNS wide (the last one may be narrower). The other
+ * columns of output are left as they are. Threads split a layer with few rows,
+ * such as a classifier, this way.
+ */
+export function gemm_panels_f32(
+  a: usize, m: i32, k: i32, packed: usize, n: i32,
+  bias: usize, output: usize, activation: i32, residual: usize, inputScale: usize,
+  panelStart: i32, panelEnd: i32,
+): void {
+  const panels = (n + PANEL_COLUMNS - 1) / PANEL_COLUMNS;
+  gemmPanels(a, m, k, packed, n, bias, output, activation, residual, inputScale, max<i32>(panelStart, 0), min<i32>(panelEnd, panels));
+}
+
+function gemmPanels(
+  a: usize, m: i32, k: i32, packed: usize, n: i32,
+  bias: usize, output: usize, activation: i32, residual: usize, inputScale: usize,
+  panelStart: i32, panelEnd: i32,
+): void {
   const aRowBytes = <usize>k << 2;
   const outRowBytes = <usize>n << 2;
   const panelBytes = <usize>k * (<usize>PANEL_COLUMNS << 2);
-  const panels = (n + PANEL_COLUMNS - 1) / PANEL_COLUMNS;
+  const panels = panelEnd;
   const blockPanels = max<i32>(1, PANEL_BLOCK_BYTES / max<i32>(<i32>panelBytes, 1));
   // When one block holds every panel, a row strip of the output is finished and
   // contiguous before the next strip starts. The activation and residual then run
@@ -248,11 +271,13 @@ export function gemm_f32(
   // call per accumulator in every tile.
   // A residual in the output buffer itself would be overwritten before the pass
   // reads it, so that case keeps the per-tile epilogue, which reads before storing.
-  const deferEpilogue = activation != ACTIVATION_LINEAR && blockPanels >= panels && residual != output;
+  // The pass covers whole rows, so a call for part of the columns keeps the per-tile epilogue too.
+  const wholeRows = panelStart == 0 && <i64>panelEnd * PANEL_COLUMNS >= <i64>n;
+  const deferEpilogue = activation != ACTIVATION_LINEAR && blockPanels >= panels && residual != output && wholeRows;
   const tileActivation = deferEpilogue ? ACTIVATION_LINEAR : activation;
   const tileResidual: usize = deferEpilogue ? 0 : residual;
 
-  for (let blockStart = 0; blockStart < panels; blockStart += blockPanels) {
+  for (let blockStart = panelStart; blockStart < panels; blockStart += blockPanels) {
     const blockEnd = min<i32>(blockStart + blockPanels, panels);
     let row = 0;
     if (ASC_FEATURE_SIMD) {

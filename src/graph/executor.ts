@@ -1,9 +1,11 @@
 import type { KernelInstance } from '../wasm/instantiate.js';
-import type { KernelExports } from '../wasm/kernels.js';
+import { KERNEL_CALL_NAMES, type KernelExports } from '../wasm/kernels.js';
+import { encodePart, type KernelCall } from '../wasm/threads.js';
 import { foldBatchNorm } from './batchnorm.js';
 import { activationBounds, lowerGraph, type LoweredGraph } from './integer.js';
 import { resolveAxis } from './padding.js';
 import { planMemory, type MemoryPlan, type TensorLifetime } from './plan.js';
+import { callWork, kernelCall, kernelName, partition } from './split.js';
 import {
   ACTIVATION_CODES,
   type BatchNorm,
@@ -81,20 +83,31 @@ interface PackedBlock {
   residualRequantization: ResidualRequantization | null;
 }
 
-/** One kernel call, with the tensors it reads and writes, bound to pointers once planned. */
+/**
+ * One layer's kernel calls (one, or one per image of a batch), with the tensors
+ * they read and write, bound to pointers once planned.
+ */
 interface StepDefinition {
   reads: string[];
   writes: string[];
-  bind(pointer: (tensor: string) => number): () => void;
+  bind(pointer: (tensor: string) => number): KernelCall[];
 }
 
-/** The steps and memory for one input size, built once and reused by every run. */
+/** A step ready to run: its calls, and a function that runs them on one thread or on the pool. */
+interface BoundStep {
+  calls: KernelCall[];
+  run: () => void;
+}
+
+/** The steps and memory for one input size and batch, built once and reused by every run. */
 interface PreparedRun {
   height: number;
   width: number;
-  steps: (() => void)[];
+  batch: number;
+  steps: BoundStep[];
   inputPointer: number;
   outputPointer: number;
+  /** Output floats per image. */
   outputCount: number;
   outputShape: number[];
   arenaBytes: number;
@@ -228,7 +241,7 @@ export class GraphExecutor {
     this.arenaMark = kernels.mark();
 
     if (graph.inputHeight !== null && graph.inputWidth !== null) {
-      this.prepare(graph.inputHeight, graph.inputWidth);
+      this.prepare(graph.inputHeight, graph.inputWidth, 1);
     }
   }
 
@@ -239,53 +252,73 @@ export class GraphExecutor {
 
   /** Shape of the output for an input size: [classes], [channels] or [H, W, C]. */
   outputShape(height: number, width: number): number[] {
-    return this.prepare(height, width).outputShape;
+    return this.prepare(height, width, this.prepared?.batch ?? 1).outputShape;
   }
 
   /**
-   * Runs the graph on one normalized NHWC input [1, height, width, channels]
-   * and returns a copy of the output.
+   * Runs the graph on a normalized NHWC input [batch, height, width, channels]
+   * and returns a copy of the output, the images' outputs one after another.
+   * The images of a batch share each weight load of the 1x1 convolutions and
+   * dense layers; on a thread pool, each layer's work is split between threads.
    */
-  run(input: Float32Array, height: number, width: number): Float32Array {
-    const run = this.prepare(height, width);
+  run(input: Float32Array, height: number, width: number, batch = 1): Float32Array {
+    const run = this.prepare(height, width, batch);
     this.kernels.writeF32(run.inputPointer, input);
-    for (const step of run.steps) step();
-    return this.kernels.readF32(run.outputPointer, run.outputCount);
-  }
-
-  /**
-   * Runs the graph once with every kernel call timed, and returns the total
-   * milliseconds and call count per kernel, slowest first. For profiling: the
-   * timing adds a little overhead to every call.
-   */
-  profile(input: Float32Array, height: number, width: number): { kernel: string; ms: number; calls: number; flops: number }[] {
-    const run = this.prepare(height, width);
-    const totals = new Map<string, { ms: number; calls: number; flops: number }>();
-    const timed: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(this.kernels.exports)) {
-      if (typeof value !== 'function') {
-        timed[name] = value;
-        continue;
+    const pool = this.kernels.threadPool;
+    if (!pool) {
+      for (const step of run.steps) step.run();
+    } else {
+      pool.begin();
+      try {
+        for (const step of run.steps) step.run();
+      } finally {
+        pool.finish();
       }
-      const kernel = value as (...args: number[]) => unknown;
-      timed[name] = (...args: number[]) => {
-        const start = performance.now();
-        const result = kernel(...args);
-        const entry = totals.get(name) ?? { ms: 0, calls: 0, flops: 0 };
-        entry.ms += performance.now() - start;
-        entry.calls++;
-        entry.flops += kernelFlops(name, args);
-        totals.set(name, entry);
-        return result;
-      };
     }
-    // The same definitions give the same memory plan, so the timed steps bind to the same pointers.
-    const definitions = this.defineSteps(height, width, timed as unknown as KernelExports);
-    const pointer = this.pointers(planSteps(definitions));
-    const steps = definitions.steps.map((step) => step.bind(pointer));
+    return this.kernels.readF32(run.outputPointer, run.outputCount * batch);
+  }
+
+  /**
+   * Runs the graph once with every step timed, and returns the total
+   * milliseconds, call count and floating-point operations per kernel, slowest
+   * first. A step split between threads counts once, at its wall time.
+   */
+  profile(input: Float32Array, height: number, width: number, batch = 1): { kernel: string; ms: number; calls: number; flops: number }[] {
+    const run = this.prepare(height, width, batch);
+    const totals = new Map<string, { ms: number; calls: number; flops: number }>();
     this.kernels.writeF32(run.inputPointer, input);
-    for (const step of steps) step();
+    const pool = this.kernels.threadPool;
+    pool?.begin();
+    try {
+      for (const step of run.steps) {
+        const start = performance.now();
+        step.run();
+        const ms = performance.now() - start;
+        const name = kernelName(step.calls[0]);
+        const entry = totals.get(name) ?? { ms: 0, calls: 0, flops: 0 };
+        entry.ms += ms;
+        entry.calls += step.calls.length;
+        for (const call of step.calls) entry.flops += kernelFlops(call);
+        totals.set(name, entry);
+      }
+    } finally {
+      pool?.finish();
+    }
     return [...totals.entries()].map(([kernel, entry]) => ({ kernel, ...entry })).sort((a, b) => b.ms - a.ms);
+  }
+
+  /** Compiles a step's calls into a function for this thread, or for the pool when the work splits. */
+  private bindStep(calls: KernelCall[]): BoundStep {
+    const exports = this.kernels.exports;
+    const serial = callsFunction(exports, calls);
+    const pool = this.kernels.threadPool;
+    const parts = pool ? partition(calls, pool.threads) : null;
+    if (!pool || !parts) return { calls, run: serial };
+    const encoded = parts.slice(1).map(encodePart);
+    if (encoded.some((part) => part === null)) return { calls, run: serial };
+    const main = callsFunction(exports, parts[0]);
+    const workerParts = encoded as Float64Array[];
+    return { calls, run: () => pool.run(main, workerParts) };
   }
 
   /** Maps a tensor name to its pointer in the arena under a memory plan. */
@@ -407,8 +440,9 @@ export class GraphExecutor {
     };
   }
 
-  private prepare(height: number, width: number): PreparedRun {
-    if (this.prepared && this.prepared.height === height && this.prepared.width === width) return this.prepared;
+  private prepare(height: number, width: number, batch: number): PreparedRun {
+    const cached = this.prepared;
+    if (cached && cached.height === height && cached.width === width && cached.batch === batch) return cached;
     const { graph } = this;
     if (graph.inputHeight !== null && graph.inputHeight !== height) {
       throw new Error(`Invalid input height: this model takes ${graph.inputHeight} pixels, but got ${height}. Resize the image first.`);
@@ -419,8 +453,11 @@ export class GraphExecutor {
     if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
       throw new Error(`Invalid input size: height and width must be positive integers, but got ${height}x${width}.`);
     }
+    if (!Number.isInteger(batch) || batch < 1) {
+      throw new Error(`Invalid batch size: expected a positive integer, but got ${batch}.`);
+    }
 
-    const definitions = this.defineSteps(height, width);
+    const definitions = this.defineSteps(height, width, batch);
     const plan = planSteps(definitions);
 
     // One arena serves every input size: it is grown (re-reserved at the same mark) when a larger size arrives.
@@ -433,7 +470,8 @@ export class GraphExecutor {
     this.prepared = {
       height,
       width,
-      steps: definitions.steps.map((step) => step.bind(pointer)),
+      batch,
+      steps: definitions.steps.map((step) => this.bindStep(step.bind(pointer))),
       inputPointer: pointer(definitions.input),
       outputPointer: pointer(definitions.output),
       outputCount: definitions.outputShape.reduce((a, b) => a * b, 1),
@@ -443,19 +481,25 @@ export class GraphExecutor {
     return this.prepared;
   }
 
-  private defineSteps(height: number, width: number, exports: KernelExports = this.kernels.exports) {
+  /**
+   * Lists the steps of a run on batch images of height x width, and the float
+   * count of every tensor. Tensors hold the whole batch, image after image.
+   * Layers whose weights are the same for every pixel and image (1x1
+   * convolutions without a per-image gate, dense layers) run as one GEMM over
+   * all rows of the batch; the others take one call per image.
+   */
+  private defineSteps(height: number, width: number, batch: number) {
     const steps: StepDefinition[] = [];
     const floats = new Map<string, number>();
-    const declare = (tensor: string, count: number) => floats.set(tensor, count);
+    const declare = (tensor: string, count: number) => floats.set(tensor, count * batch);
+    /** One call per image: image i's pointers are each tensor's base plus i times its per-image bytes. */
+    const perImage = (make: (image: number) => KernelCall): KernelCall[] => Array.from({ length: batch }, (_, i) => make(i));
     const gridStep = (tensor: string, count: number, grid: QuantGrid | null) => {
       if (!grid) return;
       steps.push({
         reads: [tensor],
         writes: [tensor],
-        bind: (p) => {
-          const data = p(tensor);
-          return () => exports.quantize_grid_f32(data, count, grid.scale, grid.zeroPoint, grid.qmin, grid.qmax);
-        },
+        bind: (p) => [kernelCall('quantize_grid_f32', p(tensor), count * batch, grid.scale, grid.zeroPoint, grid.qmin, grid.qmax)],
       });
     };
     const requantizeStep = (tensor: string, pixels: number, channels: number, requantization: Requantization) => {
@@ -463,10 +507,9 @@ export class GraphExecutor {
         reads: [tensor],
         writes: [tensor],
         bind: (p) => {
-          const data = p(tensor);
           const { multipliers, low, high } = requantization;
           const perChannel = requantization.perChannel ? 1 : 0;
-          return () => exports.requantize_f32(data, pixels, channels, multipliers, perChannel, low, high);
+          return [kernelCall('requantize_f32', p(tensor), pixels * batch, channels, multipliers, perChannel, low, high)];
         },
       });
     };
@@ -478,12 +521,15 @@ export class GraphExecutor {
       if (layer.requantization) requantizeStep(tensor, pixels, layer.outChannels, layer.requantization);
       else gridStep(tensor, pixels * layer.outChannels, layer.grid);
     };
+    /** A GEMM over rows rows per image; with a per-image inputScale (the squeeze-excite gate), one call per image. */
     const gemmStep = (
       layer: PackedPointwise, input: string, rows: number, output: string,
       extra: { residual?: string; inputScale?: string } = {},
     ) => {
       declare(output, rows * layer.outChannels);
       const reads = [input, ...(extra.residual ? [extra.residual] : []), ...(extra.inputScale ? [extra.inputScale] : [])];
+      const k = layer.inChannels;
+      const n = layer.outChannels;
       steps.push({
         reads,
         writes: [output],
@@ -491,8 +537,14 @@ export class GraphExecutor {
           const a = p(input);
           const out = p(output);
           const residual = extra.residual ? p(extra.residual) : 0;
-          const scale = extra.inputScale ? p(extra.inputScale) : 0;
-          return () => exports.gemm_f32(a, rows, layer.inChannels, layer.packed, layer.outChannels, layer.bias, out, layer.activation, residual, scale);
+          if (!extra.inputScale) {
+            return [kernelCall('gemm_f32', a, rows * batch, k, layer.packed, n, layer.bias, out, layer.activation, residual, 0)];
+          }
+          const scale = p(extra.inputScale);
+          return perImage((i) => kernelCall(
+            'gemm_f32', a + 4 * i * rows * k, rows, k, layer.packed, n, layer.bias, out + 4 * i * rows * n, layer.activation,
+            residual ? residual + 4 * i * rows * n : 0, scale + 4 * i * k,
+          ));
         },
       });
       layerOutputStep(layer, output, rows);
@@ -500,7 +552,10 @@ export class GraphExecutor {
     const convStep = (layer: PackedConv, depthwise: boolean, input: string, inH: number, inW: number, output: string) => {
       const rows = resolveAxis(inH, layer.kernel, layer.stride, layer.padding, 'height');
       const cols = resolveAxis(inW, layer.kernel, layer.stride, layer.padding, 'width');
-      declare(output, rows.outSize * cols.outSize * layer.outChannels);
+      const outPixels = rows.outSize * cols.outSize;
+      declare(output, outPixels * layer.outChannels);
+      const inBytes = 4 * inH * inW * layer.inChannels;
+      const outBytes = 4 * outPixels * layer.outChannels;
       steps.push({
         reads: [input],
         writes: [output],
@@ -508,19 +563,33 @@ export class GraphExecutor {
           const src = p(input);
           const dst = p(output);
           if (depthwise) {
-            return () => exports.dwconv2d_f32(
-              src, inH, inW, layer.inChannels, layer.weight, layer.bias, dst, rows.outSize, cols.outSize,
-              layer.kernel, layer.stride, rows.padBefore, cols.padBefore, layer.activation,
-            );
+            return perImage((i) => kernelCall(
+              'dwconv2d_f32', src + i * inBytes, inH, inW, layer.inChannels, layer.weight, layer.bias, dst + i * outBytes,
+              rows.outSize, cols.outSize, layer.kernel, layer.stride, rows.padBefore, cols.padBefore, layer.activation,
+            ));
           }
-          return () => exports.conv2d_f32(
-            src, inH, inW, layer.inChannels, layer.weight, layer.bias, dst, rows.outSize, cols.outSize, layer.outChannels,
-            layer.kernel, layer.stride, rows.padBefore, cols.padBefore, layer.activation,
-          );
+          return perImage((i) => kernelCall(
+            'conv2d_f32', src + i * inBytes, inH, inW, layer.inChannels, layer.weight, layer.bias, dst + i * outBytes,
+            rows.outSize, cols.outSize, layer.outChannels, layer.kernel, layer.stride, rows.padBefore, cols.padBefore,
+            layer.activation,
+          ));
         },
       });
-      layerOutputStep(layer, output, rows.outSize * cols.outSize);
+      layerOutputStep(layer, output, outPixels);
       return { height: rows.outSize, width: cols.outSize };
+    };
+    /** A global pool of a [pixels, channels] tensor per image into [channels]. */
+    const poolStep = (source: string, pixels: number, channels: number, output: string, kernel: 'global_avg_pool_f32' | 'global_max_pool_f32') => {
+      declare(output, channels);
+      steps.push({
+        reads: [source],
+        writes: [output],
+        bind: (p) => {
+          const src = p(source);
+          const dst = p(output);
+          return perImage((i) => kernelCall(kernel, src + 4 * i * pixels * channels, pixels, channels, dst + 4 * i * channels));
+        },
+      });
     };
 
     const graph = this.graph;
@@ -553,11 +622,7 @@ export class GraphExecutor {
         steps.push({
           reads: [source],
           writes: [`${name}.repeat`],
-          bind: (p) => {
-            const src = p(source);
-            const dst = p(`${name}.repeat`);
-            return () => exports.repeat_channels_f32(src, pixels, sourceChannels, repeats, dst);
-          },
+          bind: (p) => [kernelCall('repeat_channels_f32', p(source), pixels * batch, sourceChannels, repeats, p(`${name}.repeat`))],
         });
         x = `${name}.repeat`;
       }
@@ -567,16 +632,7 @@ export class GraphExecutor {
       let gate: string | undefined;
       if (block.se) {
         const se = block.se;
-        declare(`${name}.se.pool`, mid);
-        steps.push({
-          reads: [`${name}.depthwise`],
-          writes: [`${name}.se.pool`],
-          bind: (p) => {
-            const src = p(`${name}.depthwise`);
-            const dst = p(`${name}.se.pool`);
-            return () => exports.global_avg_pool_f32(src, pixels, mid, dst);
-          },
-        });
+        poolStep(`${name}.depthwise`, pixels, mid, `${name}.se.pool`, 'global_avg_pool_f32');
         gemmStep(se.reduce, `${name}.se.pool`, 1, `${name}.se.hidden`);
         gemmStep(se.expand, `${name}.se.hidden`, 1, `${name}.se.gate`);
         gate = `${name}.se.gate`;
@@ -600,9 +656,11 @@ export class GraphExecutor {
             const out = p(`${name}.sum`);
             const integer = block.residualRequantization;
             if (integer) {
-              return () => exports.add_requantize_f32(a, integer.projectScale, b, integer.inputScale, out, count, integer.low, integer.high);
+              return [kernelCall(
+                'add_requantize_f32', a, integer.projectScale, b, integer.inputScale, out, count * batch, integer.low, integer.high,
+              )];
             }
-            return () => exports.add_f32(a, b, out, count);
+            return [kernelCall('add_f32', a, b, out, count * batch)];
           },
         });
         if (!block.residualRequantization) gridStep(`${name}.sum`, count, block.residualGrid);
@@ -622,24 +680,9 @@ export class GraphExecutor {
     let outputShape = [h, w, channels];
 
     if (graph.pool) {
-      const pool = graph.pool;
-      const source = current;
-      const pixels = h * w;
-      const poolChannels = channels;
-      declare('pool', channels);
-      steps.push({
-        reads: [source],
-        writes: ['pool'],
-        bind: (p) => {
-          const src = p(source);
-          const dst = p('pool');
-          return pool.type === 'avg'
-            ? () => exports.global_avg_pool_f32(src, pixels, poolChannels, dst)
-            : () => exports.global_max_pool_f32(src, pixels, poolChannels, dst);
-        },
-      });
+      poolStep(current, h * w, channels, 'pool', graph.pool.type === 'avg' ? 'global_avg_pool_f32' : 'global_max_pool_f32');
       if (this.poolRequantization) requantizeStep('pool', 1, channels, this.poolRequantization);
-      else gridStep('pool', channels, this.grid(pool.outputGrid));
+      else gridStep('pool', channels, this.grid(graph.pool.outputGrid));
       current = 'pool';
       outputShape = [channels];
     }
@@ -666,10 +709,7 @@ export class GraphExecutor {
       steps.push({
         reads: [tensor],
         writes: [tensor],
-        bind: (p) => {
-          const data = p(tensor);
-          return () => exports.scale_channels_f32(data, count, 1, scale, data);
-        },
+        bind: (p) => [kernelCall('scale_channels_f32', p(tensor), count * batch, 1, scale, p(tensor))],
       });
     }
 
@@ -682,7 +722,7 @@ export class GraphExecutor {
           writes: ['logits'],
           bind: (p) => {
             const data = p('logits');
-            return () => exports.softmax_f32(data, classes);
+            return perImage((i) => kernelCall('softmax_f32', data + 4 * i * classes, classes));
           },
         });
         gridStep('logits', classes, this.grid(this.options.outputGrid));
@@ -718,21 +758,30 @@ function foldLayer(
   return { weightScale: folded.scale, bias: folded.bias };
 }
 
-/**
- * Floating-point operations (a multiply and an add per tap) of a convolution or
- * GEMM call, from its arguments as KernelExports orders them; 0 for other kernels.
- */
-function kernelFlops(name: string, args: number[]): number {
-  switch (name) {
+/** Floating-point operations of a convolution or GEMM call (a multiply and an add per tap), 0 for other kernels. */
+function kernelFlops(call: KernelCall): number {
+  switch (kernelName(call)) {
     case 'gemm_f32':
-      return 2 * args[1] * args[2] * args[4];
+    case 'gemm_panels_f32':
     case 'dwconv2d_f32':
-      return 2 * args[7] * args[8] * args[3] * args[9] * args[9];
     case 'conv2d_f32':
-      return 2 * args[7] * args[8] * args[9] * args[3] * args[10] * args[10];
+      return 2 * callWork(call);
     default:
       return 0;
   }
+}
+
+/** A function that makes a list of kernel calls in order. */
+function callsFunction(exports: KernelExports, calls: KernelCall[]): () => void {
+  const bound = calls.map((call) => {
+    const kernel = exports[KERNEL_CALL_NAMES[call.kernel]] as (...args: number[]) => void;
+    const args = call.args;
+    return () => kernel(...args);
+  });
+  if (bound.length === 1) return bound[0];
+  return () => {
+    for (const call of bound) call();
+  };
 }
 
 /** Plans the arena of a set of step definitions. */

@@ -1,6 +1,13 @@
-import { RELAXED_SIMD_WASM_BASE64, SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
+import {
+  RELAXED_SIMD_THREADS_WASM_BASE64,
+  RELAXED_SIMD_WASM_BASE64,
+  SCALAR_WASM_BASE64,
+  SIMD_THREADS_WASM_BASE64,
+  SIMD_WASM_BASE64,
+} from './binaries.generated.js';
 import { hasWasmRelaxedSimd, hasWasmSimd, hasWebAssembly } from './features.js';
 import { KERNEL_EXPORT_NAMES, OVERREAD_BYTES, type KernelExports } from './kernels.js';
+import { attachToPool, threadsUnavailableReason, type AttachedInstance } from './threads.js';
 
 /**
  * Kernel build: 128-bit SIMD with fused multiply-adds from relaxed SIMD,
@@ -16,7 +23,12 @@ export interface WasmSupport {
   relaxedSimd: boolean;
   /** The build that 'auto' selects: the fastest one the runtime validates. */
   path: WasmPath;
-  threads: number;
+  /**
+   * True when models can run on several threads here: SharedArrayBuffer, shared
+   * wasm memory and workers are available (in a browser, only on a
+   * cross-origin isolated page).
+   */
+  threads: boolean;
 }
 
 const PAGE_BYTES = 65536;
@@ -28,7 +40,7 @@ export function wasmSupport(): WasmSupport {
   const relaxedSimd = simd && hasWasmRelaxedSimd();
   // The relaxed-SIMD build ran B0 1.23x faster than the SIMD build (BENCHMARKS.md), so 'auto' takes it where it validates.
   const path: WasmPath = relaxedSimd ? 'relaxed-simd' : simd ? 'simd' : 'scalar';
-  return { webAssembly: hasWebAssembly(), simd, relaxedSimd, path, threads: 1 };
+  return { webAssembly: hasWebAssembly(), simd, relaxedSimd, path, threads: simd && threadsUnavailableReason() === null };
 }
 
 /** Resolves 'auto' to a build, and rejects a forced SIMD build the runtime cannot run. */
@@ -68,14 +80,26 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+/** An embedded kernel build: an instruction set, alone or with shared memory for threads. */
+type EmbeddedBuild = WasmPath | 'simd-threads' | 'relaxed-simd-threads';
+
 /** The base64 text of each embedded kernel build. */
-const EMBEDDED_BUILDS: Readonly<Record<WasmPath, string>> = {
+const EMBEDDED_BUILDS: Readonly<Record<EmbeddedBuild, string>> = {
   'relaxed-simd': RELAXED_SIMD_WASM_BASE64,
   simd: SIMD_WASM_BASE64,
   scalar: SCALAR_WASM_BASE64,
+  'relaxed-simd-threads': RELAXED_SIMD_THREADS_WASM_BASE64,
+  'simd-threads': SIMD_THREADS_WASM_BASE64,
 };
 
-const compiled = new Map<WasmPath, Promise<WebAssembly.Module>>();
+/**
+ * Largest shared memory the thread builds take, in 64 KiB pages (4 GiB, the
+ * wasm32 limit). A shared memory reserves its maximum up front, so runtimes
+ * that cannot reserve it get the smaller sizes that follow.
+ */
+const SHARED_MEMORY_PAGES = [65536, 16384, 4096];
+
+const compiled = new Map<EmbeddedBuild, Promise<WebAssembly.Module>>();
 
 /** Modules whose hot kernels have run once (see KernelInstance.warmUpOnce). */
 const warmedModules = new WeakSet<WebAssembly.Module>();
@@ -85,7 +109,7 @@ const WARM_UP_ROUNDS = 12;
 const SWISH = 3;
 
 /** Compiles a kernel build once per process; later calls share the module. */
-export function compileKernels(path: WasmPath): Promise<WebAssembly.Module> {
+export function compileKernels(path: EmbeddedBuild): Promise<WebAssembly.Module> {
   let module = compiled.get(path);
   if (!module) {
     const bytes = decodeBase64(EMBEDDED_BUILDS[path]);
@@ -141,6 +165,7 @@ function readAsString(memory: WebAssembly.Memory, pointer: number): string {
 export class KernelInstance {
   readonly path: WasmPath;
   readonly exports: KernelExports;
+  private pool: AttachedInstance | null = null;
   private top: number;
   private f32View: Float32Array;
   private u8View: Uint8Array;
@@ -157,27 +182,59 @@ export class KernelInstance {
    * Instantiates a kernel build ('auto' picks the fastest build the runtime validates).
    * A precompiled module is used in place of compiling the embedded build, and its
    * build (read from its simdBuild export) must match a requested 'simd' or 'scalar'.
+   * With threads above 1, the shared-memory build of the same instruction set runs
+   * on the process's thread pool (the caller checks that threads are available).
    */
-  static async create(requested: WasmPath | 'auto' = 'auto', precompiled?: WebAssembly.Module): Promise<KernelInstance> {
+  static async create(requested: WasmPath | 'auto' = 'auto', precompiled?: WebAssembly.Module, threads = 1): Promise<KernelInstance> {
+    let module: WebAssembly.Module;
+    let path: WasmPath;
     if (precompiled === undefined) {
-      const path = resolveWasmPath(requested);
-      const module = await compileKernels(path);
-      const instance = new KernelInstance(path, await instantiateKernels(module));
-      instance.warmUpOnce(module);
-      return instance;
+      path = resolveWasmPath(requested);
+      if (threads > 1 && path === 'scalar') {
+        throw new Error("Invalid numThreads: the scalar kernel build runs on one thread. Pass numThreads: 1, or a SIMD wasmPath.");
+      }
+      module = await compileKernels(threads > 1 ? (`${path}-threads` as EmbeddedBuild) : path);
+    } else {
+      checkKernelModule(precompiled);
+      module = precompiled;
     }
-    checkKernelModule(precompiled);
-    const exports = await instantiateKernels(precompiled);
-    const path: WasmPath = exports.relaxedSimdBuild() === 1 ? 'relaxed-simd' : exports.simdBuild() === 1 ? 'simd' : 'scalar';
-    if (requested !== 'auto' && resolveWasmPath(requested) !== path) {
+    const shared = importsMemory(module);
+    if (threads > 1 && !shared) {
       throw new Error(
-        `Invalid wasmModule: it is the '${path}' kernel build, but wasmPath '${requested}' was requested. ` +
+        'Invalid numThreads: the wasmModule given is a single-threaded kernel build. Pass numThreads: 1, ' +
+          "or the module of a thread build (kernels-simd-threads.wasm or kernels-relaxed-simd-threads.wasm).",
+      );
+    }
+    const memory = shared ? createSharedMemory() : undefined;
+    const exports = await instantiateKernels(module, memory);
+    const built: WasmPath = exports.relaxedSimdBuild() === 1 ? 'relaxed-simd' : exports.simdBuild() === 1 ? 'simd' : 'scalar';
+    if (precompiled !== undefined && requested !== 'auto' && resolveWasmPath(requested) !== built) {
+      throw new Error(
+        `Invalid wasmModule: it is the '${built}' kernel build, but wasmPath '${requested}' was requested. ` +
           `Pass kernels-${requested}.wasm, or leave wasmPath out.`,
       );
     }
+    path = built;
     const instance = new KernelInstance(path, exports);
-    instance.warmUpOnce(precompiled);
+    instance.warmUpOnce(module);
+    if (threads > 1) instance.pool = await attachToPool(module, memory!, threads);
     return instance;
+  }
+
+  /** Threads that run this instance's kernels, the calling thread included. */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /** The instance's place in the thread pool, or null when it runs on the calling thread only. */
+  get threadPool(): AttachedInstance | null {
+    return this.pool;
+  }
+
+  /** Detaches the instance from the thread pool (the pool stops when no instance is left). */
+  dispose(): void {
+    this.pool?.detach();
+    this.pool = null;
   }
 
   /**
@@ -289,11 +346,36 @@ export class KernelInstance {
   }
 }
 
-/** Instantiates a compiled kernel module, supplying the `env.abort` import that AssemblyScript modules may declare. */
-async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
+/** True for a thread build: its memory is imported (shared) rather than its own. */
+function importsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((entry) => entry.kind === 'memory');
+}
+
+/** Creates the shared memory of a thread build, with the largest maximum the runtime can reserve. */
+function createSharedMemory(): WebAssembly.Memory {
+  let failure: unknown;
+  for (const maximum of SHARED_MEMORY_PAGES) {
+    try {
+      return new WebAssembly.Memory({ initial: 1, maximum, shared: true });
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw new Error(
+    `Failed to create shared wasm memory for threads: ${(failure as Error).message}. Pass numThreads: 1 to run without threads.`,
+    { cause: failure },
+  );
+}
+
+/**
+ * Instantiates a compiled kernel module, supplying the `env.abort` import that
+ * AssemblyScript modules may declare, and the shared memory of a thread build.
+ */
+async function instantiateKernels(module: WebAssembly.Module, sharedMemory?: WebAssembly.Memory): Promise<KernelExports> {
   let memory: WebAssembly.Memory | undefined;
   const imports = {
     env: {
+      ...(sharedMemory ? { memory: sharedMemory } : {}),
       abort(message: number, file: number, line: number, column: number): never {
         const text = memory ? `${readAsString(memory, message)} at ${readAsString(memory, file)}:${line}:${column}` : '';
         throw new Error(`A wasm kernel aborted: ${text}`);

@@ -12,6 +12,9 @@
  */
 export const OVERREAD_BYTES = 64;
 
+/** Output columns per packed weight panel of the GEMM (PANEL_COLUMNS in assembly/f32-gemm/pack.ts). */
+export const GEMM_PANEL_COLUMNS = 8;
+
 /**
  * Names of every export of the kernel module. A precompiled module passed to
  * loadModel as wasmModule must export all of them, which rejects a file from a
@@ -19,10 +22,23 @@ export const OVERREAD_BYTES = 64;
  */
 export const KERNEL_EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   'memory', 'heapBase', 'simdBuild', 'relaxedSimdBuild', 'conv2d_f32', 'dwconv2d_f32', 'gemm_packed_size', 'gemm_pack_f32',
-  'gemm_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32', 'add_requantize_f32',
+  'gemm_f32', 'gemm_panels_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32', 'add_requantize_f32',
   'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32', 'global_max_pool_f32',
   'softmax_f32',
 ];
+
+/**
+ * The kernels that the graph executor calls, in a fixed order: a worker thread
+ * receives a call as an index into this list and its arguments.
+ */
+export const KERNEL_CALL_NAMES = [
+  'conv2d_f32', 'dwconv2d_f32', 'gemm_f32', 'gemm_panels_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32',
+  'add_requantize_f32', 'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32',
+  'global_max_pool_f32', 'softmax_f32',
+] as const satisfies readonly (keyof KernelExports)[];
+
+/** A kernel that the executor calls. */
+export type KernelName = (typeof KERNEL_CALL_NAMES)[number];
 
 export interface KernelExports {
   readonly memory: WebAssembly.Memory;
@@ -63,6 +79,16 @@ export interface KernelExports {
   gemm_f32(
     a: number, m: number, k: number, packed: number, n: number,
     bias: number, output: number, activation: number, residual: number, inputScale: number,
+  ): void;
+
+  /**
+   * gemm_f32 for the output columns of packed panels [panelStart, panelEnd) only,
+   * each GEMM_PANEL_COLUMNS wide; the other columns of output are left untouched.
+   */
+  gemm_panels_f32(
+    a: number, m: number, k: number, packed: number, n: number,
+    bias: number, output: number, activation: number, residual: number, inputScale: number,
+    panelStart: number, panelEnd: number,
   ): void;
 
   /** Applies an activation in place to count floats. */
