@@ -19,6 +19,9 @@ export interface BenchOptions {
   /** Input size; default the model's own, or 224x224 for a model that accepts any size. */
   size: { height: number; width: number } | null;
   wasm: WasmPath | 'auto';
+  threads: number | 'auto';
+  /** Images per timed run, given to predictBatch as one batch. */
+  batch: number;
   quantizationGrid: boolean;
 }
 
@@ -30,9 +33,12 @@ export interface BenchResult {
   inputSize: { height: number; width: number };
   /** Value range of the synthetic input: 0-255 'pixels' or 'normalized' values. */
   inputSpace: 'pixels' | 'normalized';
-  /** Kernel build that ran: 'simd' or 'scalar'. */
+  /** Kernel build that ran: 'relaxed-simd', 'simd' or 'scalar'. */
   wasmPath: WasmPath;
+  /** Threads that ran each layer, the calling thread included. */
   threads: number;
+  /** Images per run. */
+  batch: number;
   /** Loading (or building) and preparing the model, including any download. */
   loadMs: number;
   /** The first predict(), which also touches every weight and activation buffer once. */
@@ -43,7 +49,7 @@ export interface BenchResult {
   minMs: number;
   maxMs: number;
   meanMs: number;
-  /** 1000 / medianMs. */
+  /** batch * 1000 / medianMs. */
   imagesPerSecond: number;
   /** Every timed run, in order. */
   timesMs: number[];
@@ -56,7 +62,11 @@ const DEFAULT_SIZE = 224;
 
 /** Loads or builds the model, runs it and returns the timings. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const loadOptions: LoadModelOptions = { wasmPath: options.wasm, quantizationGrid: options.quantizationGrid };
+  const loadOptions: LoadModelOptions = {
+    wasmPath: options.wasm,
+    numThreads: options.threads,
+    quantizationGrid: options.quantizationGrid,
+  };
   const loadStart = performance.now();
   const model = options.model === undefined
     ? await createModel(randomB0(options.size), loadOptions)
@@ -90,19 +100,23 @@ function measure(model: Model, options: BenchOptions, loadMs: number): BenchResu
   const info = model.info;
   const size = inputSize(info.name, info.inputSize, options.size);
   const input = syntheticInput(size, info.inputSpace, info.normalization);
+  const inputs = Array.from({ length: options.batch }, () => input);
+  const run = options.batch === 1 ? () => [model.predict(input, size)] : () => model.predictBatch(inputs, size);
 
   const firstStart = performance.now();
-  const output = model.predict(input, size);
+  const outputs = run();
   const firstRunMs = performance.now() - firstStart;
-  const bad = output.findIndex((value) => !Number.isFinite(value));
-  if (bad >= 0) {
-    throw new Error(`${info.name} produced a non-finite output (${output[bad]} at index ${bad}) on the synthetic input; the weights may be corrupt.`);
+  for (const output of outputs) {
+    const bad = output.findIndex((value) => !Number.isFinite(value));
+    if (bad >= 0) {
+      throw new Error(`${info.name} produced a non-finite output (${output[bad]} at index ${bad}) on the synthetic input; the weights may be corrupt.`);
+    }
   }
-  for (let i = 0; i < options.warmup; i++) model.predict(input, size);
+  for (let i = 0; i < options.warmup; i++) run();
   const timesMs: number[] = [];
   for (let i = 0; i < options.runs; i++) {
     const start = performance.now();
-    model.predict(input, size);
+    run();
     timesMs.push(performance.now() - start);
   }
 
@@ -117,6 +131,7 @@ function measure(model: Model, options: BenchOptions, loadMs: number): BenchResu
     inputSpace: info.inputSpace,
     wasmPath: info.wasmPath,
     threads: info.threads,
+    batch: options.batch,
     loadMs,
     firstRunMs,
     warmupRuns: options.warmup,
@@ -125,7 +140,7 @@ function measure(model: Model, options: BenchOptions, loadMs: number): BenchResu
     minMs: sorted[0],
     maxMs: sorted[sorted.length - 1],
     meanMs: timesMs.reduce((sum, time) => sum + time, 0) / timesMs.length,
-    imagesPerSecond: 1000 / medianMs,
+    imagesPerSecond: (options.batch * 1000) / medianMs,
     timesMs,
   };
 }
@@ -161,13 +176,18 @@ function syntheticInput(
   return input;
 }
 
+/** Formats a thread count: "1 thread", "4 threads". */
+export function threadCount(threads: number): string {
+  return `${threads} thread${threads === 1 ? '' : 's'}`;
+}
+
 /** Formats a result as aligned text lines. */
 export function formatBench(result: BenchResult): string {
   const ms = (value: number) => `${value.toFixed(1)} ms`;
   const rows: [string, string][] = [
     ['model', result.source === 'builtin' ? `${result.model}, built in` : `${result.model} (${result.source})`],
-    ['input', `1x${result.inputSize.height}x${result.inputSize.width}x3, synthetic`],
-    ['wasm path', `${result.wasmPath}, ${result.threads} thread`],
+    ['input', `${result.batch}x${result.inputSize.height}x${result.inputSize.width}x3, synthetic`],
+    ['wasm path', `${result.wasmPath}, ${threadCount(result.threads)}`],
     ['load', ms(result.loadMs)],
     ['first run', ms(result.firstRunMs)],
     ['runs', `${result.runs} timed, after ${result.warmupRuns} warmup`],

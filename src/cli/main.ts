@@ -10,7 +10,7 @@ import { parseLabelLines } from '../labels.js';
 import { isUrlString } from '../source.js';
 import type { WasmPath } from '../wasm/instantiate.js';
 import { DEFAULT_MODEL_NAME } from '../zoo/index.js';
-import { formatBench, runBench } from './bench.js';
+import { formatBench, runBench, threadCount } from './bench.js';
 import { printModels } from './models.js';
 import { loadModelWithProgress } from './progress.js';
 
@@ -19,7 +19,7 @@ const USAGE = `Usage:
   effnet info [--model <name|file>] [--json]
   effnet convert <model> --output <file> [--json]
   effnet models [--json]
-  effnet bench [--model <name|file>] [--runs N] [--warmup N] [--size HxW] [--json]
+  effnet bench [--model <name|file>] [--runs N] [--warmup N] [--size HxW] [--batch N] [--json]
 
 Options:
   -m, --model <name|file>    model: a name from "effnet models" (default ${DEFAULT_MODEL_NAME},
@@ -31,6 +31,8 @@ Options:
       --threshold <score>    drop predictions scoring below this (default 0)
       --fit <mode>           stretch (default) or center-crop
       --wasm <path>          kernel build: auto (default), relaxed-simd, simd or scalar
+      --threads <N>          threads per layer: auto (default, every core) or a count; 1 runs
+                             without worker threads
       --no-quantization-grid run quantized models in plain float
       --mean <r,g,b>         per-channel mean in 0-255 pixel units that classify subtracts,
                              in place of the model file's (one value applies to all three)
@@ -41,6 +43,7 @@ Options:
       --warmup <N>           bench: untimed runs before them (default 2)
       --size <HxW>           bench: input size for a model without a fixed one (default 224x224);
                              without --model, the size of the random-weight EfficientNet-B0
+      --batch <N>            bench: images per run, as one batch (default 1)
       --json                 print JSON instead of text
   -h, --help                 print this help
   -v, --version              print the version
@@ -61,6 +64,8 @@ interface Options {
   threshold: number;
   fit: 'stretch' | 'center-crop';
   wasm: WasmPath | 'auto';
+  threads: number | 'auto';
+  batch: number;
   quantizationGrid: boolean;
   normalization: { mean: [number, number, number]; std: [number, number, number] } | null;
   labels: string | null;
@@ -84,6 +89,8 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
         threshold: { type: 'string' },
         fit: { type: 'string' },
         wasm: { type: 'string' },
+        threads: { type: 'string' },
+        batch: { type: 'string' },
         'no-quantization-grid': { type: 'boolean' },
         mean: { type: 'string' },
         std: { type: 'string' },
@@ -115,6 +122,14 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
   const wasm = values.wasm ?? 'auto';
   if (wasm !== 'auto' && wasm !== 'relaxed-simd' && wasm !== 'simd' && wasm !== 'scalar') {
     throw new UsageError(`Invalid --wasm: expected auto, relaxed-simd, simd or scalar, but got ${JSON.stringify(wasm)}.`);
+  }
+  const threads = values.threads === undefined || values.threads === 'auto' ? 'auto' : Number(values.threads);
+  if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) {
+    throw new UsageError(`Invalid --threads: expected auto or a positive integer, but got ${JSON.stringify(values.threads)}.`);
+  }
+  const batch = values.batch === undefined ? 1 : Number(values.batch);
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new UsageError(`Invalid --batch: expected a positive integer, but got ${JSON.stringify(values.batch)}.`);
   }
   const runs = values.runs === undefined ? 10 : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) {
@@ -149,6 +164,8 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       threshold,
       fit,
       wasm,
+      threads,
+      batch,
       quantizationGrid: !values['no-quantization-grid'],
       normalization,
       labels: values.labels ?? null,
@@ -156,7 +173,8 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       runs,
       warmup,
       size,
-      benchOptionGiven: values.runs !== undefined || values.warmup !== undefined || values.size !== undefined,
+      benchOptionGiven:
+        values.runs !== undefined || values.warmup !== undefined || values.size !== undefined || values.batch !== undefined,
     },
     help: Boolean(values.help),
     version: Boolean(values.version),
@@ -216,6 +234,7 @@ function packageVersion(): string {
 async function openModel(options: Options): Promise<Model> {
   return loadModelWithProgress(options.model ?? DEFAULT_MODEL_NAME, {
     wasmPath: options.wasm,
+    numThreads: options.threads,
     quantizationGrid: options.quantizationGrid,
     ...(options.normalization ? { normalization: options.normalization } : {}),
     ...(options.labels !== null ? { labels: await readLabels(options.labels) } : {}),
@@ -254,7 +273,10 @@ async function classify(files: string[], options: Options): Promise<number> {
         console.error(`effnet: ${(error as Error).message}`);
       }
     }
-    if (options.json) console.log(JSON.stringify({ model: model.info.name, wasmPath: model.info.wasmPath, results }, null, 2));
+    if (options.json) {
+      const { name, wasmPath, threads } = model.info;
+      console.log(JSON.stringify({ model: name, wasmPath, threads, results }, null, 2));
+    }
   } finally {
     model.dispose();
   }
@@ -290,7 +312,7 @@ async function info(options: Options): Promise<number> {
       ['predict input', info.inputSpace === 'pixels' ? '0-255 pixel values' : 'normalized values'],
       ['blocks', String(info.blocks)],
       ['parameters', info.parameters.toLocaleString('en-US')],
-      ['wasm path', `${info.wasmPath}, ${info.threads} thread`],
+      ['wasm path', `${info.wasmPath}, ${threadCount(info.threads)}`],
       ['wasm memory', `${(info.memoryBytes / 1048576).toFixed(1)} MiB`],
     ];
     for (const [key, value] of rows) console.log(`${key.padEnd(14)}${value}`);

@@ -318,7 +318,8 @@ export class GraphExecutor {
     if (encoded.some((part) => part === null)) return { calls, run: serial };
     const main = callsFunction(exports, parts[0]);
     const workerParts = encoded as Float64Array[];
-    return { calls, run: () => pool.run(main, workerParts) };
+    const localParts = parts.slice(1).map((part) => callsFunction(exports, part));
+    return { calls, run: () => pool.run(main, workerParts, localParts) };
   }
 
   /** Maps a tensor name to its pointer in the arena under a memory plan. */

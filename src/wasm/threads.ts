@@ -27,19 +27,29 @@ export interface KernelCall {
 
 /** Int32 values in a worker's control array. */
 const SLOT_INTS = 16;
+/** Mailbox entries written by the caller. */
 const SEQUENCE = 0;
+/** Mailbox entries the worker has finished (run or skipped). */
 const DONE = 1;
+/** 1 when the worker's part raised an error, whose text follows at ERROR_TEXT. */
 const ERROR = 2;
-const ERROR_TEXT = 4;
+/** 0 while the current part is unclaimed. The worker or the caller sets it to 1 and runs the part. */
+const CLAIM = 3;
+/** 1 while a run is in progress: the worker stays in its loop. */
+const RUNNING = 4;
+const ERROR_TEXT = 5;
 const ERROR_TEXT_INTS = SLOT_INTS - ERROR_TEXT;
 
 /** Float64 values in a worker's mailbox: [instance id, call count, then per call: kernel, argument count, arguments]. */
 export const MAILBOX_FLOATS = 8192;
-/** Call count of the mailbox entry that ends a run: the worker leaves its loop for its event loop. */
-const LEAVE = -1;
-
 /** Polls of a sequence number before a thread sleeps in Atomics.wait. */
 const SPIN_POLLS = 50_000;
+/**
+ * Milliseconds a waiting worker sleeps before it checks again whether the run
+ * has ended. It bounds the delay of a wake-up that arrives between the check
+ * and the wait.
+ */
+const IDLE_CHECK_MS = 10;
 
 /**
  * The worker's program, as source text so that it runs unchanged whether this
@@ -51,21 +61,20 @@ const instances = new Map();
 let control = null;
 let mailbox = null;
 let done = 0;
-const slot = 0;
-const SLOT_INTS = ${SLOT_INTS}, SEQUENCE = ${SEQUENCE}, DONE = ${DONE}, ERROR = ${ERROR};
-const ERROR_TEXT = ${ERROR_TEXT}, ERROR_TEXT_INTS = ${ERROR_TEXT_INTS}, LEAVE = ${LEAVE};
-const SPIN_POLLS = ${SPIN_POLLS};
+const SEQUENCE = ${SEQUENCE}, DONE = ${DONE}, ERROR = ${ERROR}, CLAIM = ${CLAIM}, RUNNING = ${RUNNING};
+const ERROR_TEXT = ${ERROR_TEXT}, ERROR_TEXT_INTS = ${ERROR_TEXT_INTS};
+const SPIN_POLLS = ${SPIN_POLLS}, IDLE_CHECK_MS = ${IDLE_CHECK_MS};
 
 function fail(error) {
   const text = String(error && error.message ? error.message : error);
-  const base = slot + ERROR_TEXT;
+  const base = ERROR_TEXT;
   const length = Math.min(text.length, ERROR_TEXT_INTS * 2 - 1);
   for (let i = 0; i < ERROR_TEXT_INTS; i++) {
     const low = 2 * i < length ? text.charCodeAt(2 * i) : 0;
     const high = 2 * i + 1 < length ? text.charCodeAt(2 * i + 1) : 0;
     control[base + i] = low | (high << 16);
   }
-  Atomics.store(control, slot + ERROR, 1);
+  Atomics.store(control, ERROR, 1);
 }
 
 function runPart(offset) {
@@ -83,25 +92,25 @@ function runPart(offset) {
   }
 }
 
+// Runs parts until the run ends. A part the caller has claimed first (because
+// this worker was slow to wake) is skipped, but still acknowledged.
 function loop() {
   for (;;) {
     let polls = 0;
-    while (Atomics.load(control, slot + SEQUENCE) === done) {
-      if (++polls > SPIN_POLLS) Atomics.wait(control, slot + SEQUENCE, done);
+    while (Atomics.load(control, SEQUENCE) === done) {
+      if (Atomics.load(control, RUNNING) === 0) return;
+      if (++polls > SPIN_POLLS) Atomics.wait(control, SEQUENCE, done, IDLE_CHECK_MS);
     }
-    const offset = 0;
-    const leave = mailbox[offset + 1] === LEAVE;
-    if (!leave) {
+    if (Atomics.compareExchange(control, CLAIM, 0, 1) === 0) {
       try {
-        runPart(offset);
+        runPart(0);
       } catch (error) {
         fail(error);
       }
     }
     done++;
-    Atomics.store(control, slot + DONE, done);
-    Atomics.notify(control, slot + DONE);
-    if (leave) return;
+    Atomics.store(control, DONE, done);
+    Atomics.notify(control, DONE);
   }
 }
 
@@ -110,7 +119,7 @@ port.listen((message) => {
     case 'init':
       control = new Int32Array(message.control);
       mailbox = new Float64Array(message.mailbox);
-      done = Atomics.load(control, slot + DONE);
+      done = Atomics.load(control, DONE);
       break;
     case 'attach':
       try {
@@ -239,9 +248,13 @@ export interface AttachedInstance {
   readonly threads: number;
   /**
    * Runs main on the calling thread and workerParts[w] on worker w, and returns
-   * when all are finished. Each worker part is encoded by encodePart.
+   * when all are finished. Each worker part is encoded by encodePart, and
+   * localParts[w] runs the same part on the calling thread. The caller takes a
+   * part over when its worker is busy, or has not started it by the time the
+   * caller's own part is done. So a worker that the OS has descheduled does not
+   * hold up the layer.
    */
-  run(main: () => void, workerParts: Float64Array[]): void;
+  run(main: () => void, workerParts: Float64Array[], localParts: (() => void)[]): void;
   /** Ends a run: the workers go back to their event loop. */
   finish(): void;
   /** Starts a run: the workers enter their loop. */
@@ -262,7 +275,7 @@ class ThreadPool {
   private nextId = 1;
   private attached = 0;
   private readonly pending = new Map<string, (error?: string) => void>();
-  private running = 0;
+  private running = false;
 
   get size(): number {
     return this.helpers.length;
@@ -323,7 +336,7 @@ class ThreadPool {
       id,
       threads: count + 1,
       begin: () => this.begin(helpers()),
-      run: (main, parts) => this.run(id, helpers(), main, parts),
+      run: (main, parts, local) => this.run(id, helpers(), main, parts, local),
       finish: () => this.finish(helpers()),
       detach: () => {
         if (detached) return;
@@ -336,49 +349,67 @@ class ThreadPool {
   }
 
   private begin(helpers: Helper[]): void {
-    if (this.running > 0) throw new Error('Internal error: a threaded run started inside another.');
-    this.running = helpers.length;
+    if (this.running) throw new Error('Internal error: a threaded run started inside another.');
+    this.running = true;
     for (const helper of helpers) {
-      Atomics.store(helper.control, ERROR, 0);
+      Atomics.store(helper.control, RUNNING, 1);
       helper.worker.post({ type: 'run' });
     }
   }
 
-  private run(id: number, helpers: Helper[], main: () => void, parts: Float64Array[]): void {
+  private run(id: number, helpers: Helper[], main: () => void, parts: Float64Array[], local: (() => void)[]): void {
+    const sent: number[] = [];
+    const kept: number[] = [];
     for (let w = 0; w < parts.length; w++) {
       const { control, mailbox } = helpers[w];
+      // A worker that has not acknowledged its last entry is busy or asleep: its part stays here.
+      if (Atomics.load(control, DONE) !== Atomics.load(control, SEQUENCE)) {
+        kept.push(w);
+        continue;
+      }
       mailbox.set(parts[w]);
       mailbox[0] = id;
+      Atomics.store(control, ERROR, 0);
+      Atomics.store(control, CLAIM, 0);
       Atomics.add(control, SEQUENCE, 1);
       Atomics.notify(control, SEQUENCE);
+      sent.push(w);
     }
     let failure: unknown = null;
     try {
       main();
+      for (const w of kept) local[w]();
     } catch (error) {
       failure = error;
     }
-    for (let w = 0; w < parts.length; w++) this.waitDone(helpers[w]);
+    const claimed: number[] = [];
+    for (const w of sent) {
+      if (failure === null && Atomics.compareExchange(helpers[w].control, CLAIM, 0, 1) === 0) {
+        try {
+          local[w]();
+        } catch (error) {
+          failure = error;
+        }
+      } else {
+        claimed.push(w);
+      }
+    }
+    for (const w of claimed) this.waitDone(helpers[w]);
     if (failure) throw failure;
-    for (let w = 0; w < parts.length; w++) {
+    for (const w of claimed) {
       const { control } = helpers[w];
       if (Atomics.load(control, ERROR) !== 0) {
-        const message = errorText(control);
-        Atomics.store(control, ERROR, 0);
-        throw new Error(`A wasm kernel failed in worker thread ${w + 1}: ${message}`);
+        throw new Error(`A wasm kernel failed in worker thread ${w + 1}: ${errorText(control)}`);
       }
     }
   }
 
   private finish(helpers: Helper[]): void {
-    if (this.running === 0) return;
-    for (const { control, mailbox } of helpers) {
-      mailbox[1] = LEAVE;
-      Atomics.add(control, SEQUENCE, 1);
+    for (const { control } of helpers) {
+      Atomics.store(control, RUNNING, 0);
       Atomics.notify(control, SEQUENCE);
     }
-    for (const helper of helpers) this.waitDone(helper);
-    this.running = 0;
+    this.running = false;
   }
 
   /** Waits until a worker has acknowledged every mailbox entry it was given. */
