@@ -6,14 +6,33 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createModel, efficientNetArchitecture, loadModel, randomGraph, wasmSupport } from '../../src/index.js';
 import { FIXTURES, FIXTURES_MISSING, FLOWER_MODEL, fixturesPresent } from '../support/fixtures.js';
+import { RELAXED_SIMD_FLAG, probeNodeSupport, relaxedSimdNodeFlags } from '../support/wasm-builds.js';
 
 describe('wasmSupport', () => {
-  test('reports SIMD on Node 20', () => {
+  test('test workers pick relaxed SIMD', () => {
     const support = wasmSupport();
     expect(support.webAssembly).toBe(true);
     expect(support.simd).toBe(true);
-    expect(support.path).toBe('simd');
+    // vitest.config.ts passes Node 20 the flag it needs, and Node 22 validates relaxed SIMD by default.
+    expect(support.relaxedSimd).toBe(true);
+    expect(support.path).toBe('relaxed-simd');
     expect(support.threads).toBe(1);
+  });
+
+  test('plain node picks what it validates', () => {
+    const support = probeNodeSupport([]);
+    expect(support.simd).toBe(true);
+    // Where V8 still lists the flag (Node 20), relaxed SIMD is off without it.
+    const needsFlag = relaxedSimdNodeFlags().length > 0;
+    expect(support.relaxedSimd, `relaxed SIMD in node ${process.version} without ${RELAXED_SIMD_FLAG}`).toBe(!needsFlag);
+    expect(support.path).toBe(needsFlag ? 'simd' : 'relaxed-simd');
+  });
+
+  test.skipIf(relaxedSimdNodeFlags().length === 0)('flag turns on relaxed SIMD (Node 20)', () => {
+    // Skipped where V8 no longer lists the flag: relaxed SIMD is on by default there.
+    const support = probeNodeSupport([RELAXED_SIMD_FLAG]);
+    expect(support.relaxedSimd).toBe(true);
+    expect(support.path).toBe('relaxed-simd');
   });
 });
 

@@ -8,6 +8,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Prediction } from '../../src/index.js';
 import { FIXTURES, FIXTURES_MISSING, FLOWER_MODEL, MOBILENET_MODEL, REPOSITORY_ROOT, fixturesPresent } from '../support/fixtures.js';
+import { defaultBuildFor } from '../support/wasm-builds.js';
 import {
   NodeClassifier,
   collectPageErrors,
@@ -104,6 +105,7 @@ describe.skipIf(!fixturesPresent)(`browser demo in Chromium${fixturesPresent ? '
   test('flower model loads by URL and classifies photos', async () => {
     const { page, errors, requests } = await openDemo();
     const support = await page.evaluate(() => window.effnet.wasmSupport());
+    expect(support.path, 'Chromium picks the fastest build it validates').toBe(defaultBuildFor(support));
 
     await page.fill('#model-url', '/fixtures/models/efficientnet_lite0_flowers_int8.tflite');
     await page.click('#model-url-form button[type="submit"]');
@@ -116,7 +118,7 @@ describe.skipIf(!fixturesPresent)(`browser demo in Chromium${fixturesPresent ? '
       expectSamePredictions(browser, await node.classify(FLOWER_MODEL, path.join(IMAGES, file)), `flowers, ${file}`);
     }
     expect((await readPredictions(page))[0].label).toBe('sunflowers');
-    expect(await page.textContent('#latency')).toMatch(/^\d+\.\d ms in total: .* inference \d+\.\d ms \(wasm path (simd|scalar)\)\.$/);
+    expect(await page.textContent('#latency')).toMatch(new RegExp(`^\\d+\\.\\d ms in total: .* inference \\d+\\.\\d ms \\(wasm path ${support.path}\\)\\.$`));
     expect(await page.isVisible('#preview')).toBe(true);
 
     await saveScreenshot(page, 'browser-demo-flowers.png');

@@ -4,12 +4,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { FIXTURES, FIXTURES_MISSING, FLOWER_MODEL, MOBILENET_MODEL, REPOSITORY_ROOT, fixturesPresent } from '../support/fixtures.js';
+import { defaultBuildFor, probeNodeSupport, relaxedSimdNodeFlags } from '../support/wasm-builds.js';
 
 const CLI = path.join(REPOSITORY_ROOT, 'dist', 'cli', 'main.js');
 const image = (name: string) => path.join(FIXTURES, 'images', name);
 
+/** Runs the CLI in a Node started with no options, as `npx effnet` starts it. */
 function effnet(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: REPOSITORY_ROOT });
+  return effnetWithNodeOptions([], ...args);
+}
+
+function effnetWithNodeOptions(nodeOptions: string[], ...args: string[]) {
+  const result = spawnSync(process.execPath, [...nodeOptions, CLI, ...args], { encoding: 'utf8', cwd: REPOSITORY_ROOT });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -21,8 +27,12 @@ function labels(stdout: string): string[] {
     .map((line) => line.trim().replace(/^\d\.\d{4}\s+/, ''));
 }
 
+/** The build that 'auto' picks in a Node started with no options, from that Node's own wasmSupport(). */
+let plainNodeBuild: string;
+
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" before the CLI tests.`);
+  plainNodeBuild = defaultBuildFor(probeNodeSupport([]));
 });
 
 describe('effnet usage', () => {
@@ -135,7 +145,7 @@ describe.skipIf(!fixturesPresent)('effnet on the fixture models', () => {
     expect(parsed.results[0].image).toBe(image('hot_dog.jpg'));
     expect(parsed.results[0].predictions.length).toBe(2);
     expect(parsed.results[0].predictions[0].label).toBe('hotdog, hot dog, red hot');
-    expect(parsed.wasmPath).toBe('simd');
+    expect(parsed.wasmPath).toBe(plainNodeBuild);
   });
 
   test('truncated image fails cleanly', () => {
@@ -159,7 +169,26 @@ describe.skipIf(!fixturesPresent)('effnet on the fixture models', () => {
     expect(result.stdout).toMatch(/input\s+224x224x3/);
     expect(result.stdout).toMatch(/classes\s+5/);
     expect(result.stdout).toMatch(/quantized\s+yes/);
-    expect(result.stdout).toMatch(/wasm path\s+simd, 1 thread/);
+    expect(result.stdout).toMatch(new RegExp(`wasm path\\s+${plainNodeBuild}, 1 thread`));
+  });
+
+  test('--wasm forces a build', () => {
+    for (const build of ['simd', 'scalar']) {
+      const result = effnet('info', '--model', FLOWER_MODEL, '--json', '--wasm', build);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout).wasmPath).toBe(build);
+    }
+  });
+
+  test.skipIf(relaxedSimdNodeFlags().length === 0)('relaxed SIMD needs the flag (Node 20)', () => {
+    // Skipped where V8 no longer lists the flag: relaxed SIMD is on by default there.
+    expect(plainNodeBuild).toBe('simd');
+    const forced = effnet('info', '--model', FLOWER_MODEL, '--wasm', 'relaxed-simd');
+    expect(forced.code).toBe(1);
+    expect(forced.stderr).toContain('does not support WebAssembly relaxed SIMD');
+    const flagged = effnetWithNodeOptions(relaxedSimdNodeFlags(), 'info', '--model', FLOWER_MODEL, '--json');
+    expect(flagged.code, flagged.stderr).toBe(0);
+    expect(JSON.parse(flagged.stdout).wasmPath).toBe('relaxed-simd');
   });
 
   test('labels file replaces the labels', () => {

@@ -3,10 +3,10 @@ import { buildGraph, efficientNetArchitecture, randomGraph, seededRandom } from 
 import type { Graph, ModelDescription, QuantGrid } from '../../src/graph/spec.js';
 import { createModel } from '../../src/model.js';
 import { referenceForward } from '../reference/graph-reference.js';
+import { BUILDS } from '../support/buffers.js';
 
 // Whole-network outputs compared elementwise: |ours - reference| <= NETWORK_RELATIVE * max(1, |reference|).
 const NETWORK_RELATIVE = 1e-4;
-const BUILDS = ['simd', 'scalar'] as const;
 
 function describeGraph(graph: Graph, name = 'test graph'): ModelDescription {
   return {

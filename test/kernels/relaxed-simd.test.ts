@@ -1,19 +1,30 @@
 /**
- * The relaxed-SIMD kernel build: it is selected only on request, reports
- * itself, and fuses multiply-adds. The exactness sweeps of the other kernel
- * tests run it against the f64 references with the same tolerances
- * (test/support/buffers.ts adds it to BUILDS when the runtime supports it).
+ * The relaxed-SIMD kernel build: 'auto' selects it where the runtime validates
+ * relaxed SIMD, it reports itself, and it fuses multiply-adds. The exactness
+ * sweeps of the other kernel tests run it against the f64 references with the
+ * same tolerances (test/support/buffers.ts adds it to BUILDS when the runtime
+ * supports it).
  */
 import { describe, expect, test } from 'vitest';
 
 import { KernelInstance, resolveWasmPath, wasmSupport } from '../../src/wasm/instantiate.js';
 import { Arena } from '../support/buffers.js';
+import { defaultBuildFor } from '../support/wasm-builds.js';
 
 const support = wasmSupport();
 
 describe('relaxed-simd build selection', () => {
-  test('auto keeps the SIMD build', () => {
-    expect(resolveWasmPath('auto')).toBe(support.simd ? 'simd' : 'scalar');
+  test('auto follows the probes', async () => {
+    const expected = defaultBuildFor(support);
+    expect(support.path).toBe(expected);
+    expect(resolveWasmPath('auto')).toBe(expected);
+    expect((await KernelInstance.create()).path).toBe(expected);
+  });
+
+  test('auto picks relaxed SIMD here', () => {
+    // vitest.config.ts starts the workers so that relaxed SIMD validates (Node 20 needs a flag for it).
+    expect(support.relaxedSimd).toBe(true);
+    expect(resolveWasmPath('auto')).toBe('relaxed-simd');
   });
 });
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel, type Model } from '../../src/index.js';
+import { BUILDS } from '../support/buffers.js';
 import { FIXTURES, FIXTURES_MISSING, fixturesPresent, readInput, readReference, type ReferenceModel } from '../support/fixtures.js';
 
 // Scores of TFLite's top 5 must match ours within this (dequantized, so 0.03 is about 8 output steps).
@@ -22,7 +23,7 @@ const PHOTO_FILES: Record<string, string> = {
   coffee: 'coffee.png',
 };
 
-describe.skipIf(!fixturesPresent).each(['simd', 'scalar'] as const)('fixture models match TFLite (%s build)', (build) => {
+describe.skipIf(!fixturesPresent).each(BUILDS)('fixture models match TFLite (%s build)', (build) => {
   for (const [name, expected] of Object.entries(reference) as [string, ReferenceModel][]) {
     describe(name, () => {
       let model: Model;

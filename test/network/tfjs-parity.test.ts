@@ -1,8 +1,9 @@
 /**
  * Whole-network parity with TensorFlow.js: the same randomly initialised
  * graphs run through tfjs-layers (BatchNorm unfolded, Keras layout, built by
- * test/support/tfjs-efficientnet.ts) and through createModel on both kernel
- * builds. Every output must agree within LOGIT_TOLERANCE.
+ * test/support/tfjs-efficientnet.ts) and through createModel on every kernel
+ * build that the runtime validates (BUILDS in test/support/buffers.ts). Every
+ * output must agree within LOGIT_TOLERANCE.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
 } from '../../src/graph/configs.js';
 import type { Activation, Graph, ModelDescription, PointwiseLayer } from '../../src/graph/spec.js';
 import { createModel } from '../../src/model.js';
+import { BUILDS } from '../support/buffers.js';
 import { buildTfjsModel } from '../support/tfjs-efficientnet.js';
 
 /** Maximum |ours - tfjs| of a logit, relative to max(1, |tfjs logit|). */
@@ -46,7 +48,6 @@ const RELU_KERNEL_GAIN = 1;
 
 const WEIGHT_SEED = 20250611;
 const INPUT_SEED = 977;
-const BUILDS = ['simd', 'scalar'] as const;
 
 // The pure-JavaScript CPU backend is the only tfjs backend that runs here:
 // tfjs-node needs native binaries and is not a dependency, and the webgl

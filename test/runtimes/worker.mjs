@@ -4,21 +4,27 @@
  * and the kernels are wasm modules, because workerd forbids compiling wasm
  * from bytes at run time.
  *
- * POST /classify[?modelUrl=<url>]: the body is every fixture input (150528
- *   bytes each) in INPUT_NAMES order. Responds with the classifyFixtures report
- *   as JSON, for both bound models or for the one model fetched from modelUrl.
+ * POST /classify[?modelUrl=<url>][&kernels=<build>]: the body is every
+ *   fixture input (150528 bytes each) in INPUT_NAMES order. Responds with the
+ *   classifyFixtures report as JSON, for both bound models or for the one
+ *   model fetched from modelUrl. kernels names the precompiled build to pass
+ *   (relaxed-simd, simd or scalar); without it, the build that wasmSupport() picks.
  * POST /classify-photo?name=<file>: the body is an encoded photo. Responds
  *   with the classifyPhotos report of MobileNetV2 on it, or with the error
  *   message when the package cannot decode it here.
  * GET /embedded-kernels: loads a model without wasmModule and responds with
- *   the error message that the package raises.
+ *   wasmSupport() and the error message that the package raises.
  */
 import * as api from 'efficientnet-wasm';
+import relaxedSimdKernels from 'efficientnet-wasm/kernels-relaxed-simd.wasm';
 import scalarKernels from 'efficientnet-wasm/kernels-scalar.wasm';
 import simdKernels from 'efficientnet-wasm/kernels-simd.wasm';
 import { INPUT_BYTES, INPUT_NAMES, classifyFixtures, classifyPhotos } from './fixture-runs.mjs';
 
-const kernelOptions = () => ({ wasmModule: api.wasmSupport().simd ? simdKernels : scalarKernels });
+const KERNELS = { 'relaxed-simd': relaxedSimdKernels, simd: simdKernels, scalar: scalarKernels };
+
+/** Load options that pass the precompiled module of a build, by default the one that 'auto' would pick. */
+const kernelOptions = (build = api.wasmSupport().path) => ({ wasmModule: KERNELS[build] });
 
 async function classify(request, env) {
   const body = new Uint8Array(await request.arrayBuffer());
@@ -32,11 +38,16 @@ async function classify(request, env) {
     const offset = INPUT_NAMES.indexOf(name) * INPUT_BYTES;
     return body.subarray(offset, offset + INPUT_BYTES);
   };
-  const modelUrl = new URL(request.url).searchParams.get('modelUrl');
+  const parameters = new URL(request.url).searchParams;
+  const build = parameters.get('kernels') ?? undefined;
+  if (build !== undefined && !(build in KERNELS)) {
+    return new Response(`Invalid kernels: expected ${Object.keys(KERNELS).join(', ')}, but got ${JSON.stringify(build)}.`, { status: 400 });
+  }
+  const modelUrl = parameters.get('modelUrl');
   const models = modelUrl
     ? { mobilenet: modelUrl }
     : { flower: new Uint8Array(env.FLOWER_MODEL), mobilenet: new Uint8Array(env.MOBILENET_MODEL) };
-  const report = await classifyFixtures(api, models, readInput, kernelOptions());
+  const report = await classifyFixtures(api, models, readInput, kernelOptions(build));
   return Response.json({ runtime: 'workerd', version: navigator.userAgent, ...report });
 }
 
@@ -57,7 +68,7 @@ async function loadWithEmbeddedKernels(env) {
     await api.loadModel(new Uint8Array(env.FLOWER_MODEL));
     return Response.json({ loaded: true });
   } catch (error) {
-    return Response.json({ loaded: false, message: error.message });
+    return Response.json({ loaded: false, support: api.wasmSupport(), message: error.message });
   }
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, test } from 'vitest';
 import { FIXTURES, FIXTURES_MISSING, REPOSITORY_ROOT, fixturesPresent, readInput } from '../support/fixtures.js';
+import { defaultBuildFor } from '../support/wasm-builds.js';
 import {
   INPUT_NAMES,
   MODEL_FILES,
@@ -249,7 +250,7 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
     await setup.ready();
     const nodeOnly = bundle.imports.filter((specifier) => specifier.startsWith('node:') || specifier === 'sharp');
     expect(nodeOnly, 'imports that a Worker without nodejs_compat cannot load').toEqual([]);
-    expect([...bundle.externals.keys()].sort()).toEqual(['./kernels-scalar.wasm', './kernels-simd.wasm']);
+    expect([...bundle.externals.keys()].sort()).toEqual(['./kernels-relaxed-simd.wasm', './kernels-scalar.wasm', './kernels-simd.wasm']);
     for (const file of bundle.externals.values()) {
       expect(path.relative(REPOSITORY_ROOT, file), 'the .wasm files come from the package exports').toMatch(/^dist[/\\]wasm[/\\]/);
     }
@@ -266,6 +267,17 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
     const report = (await readJson(server!, response, `workerd ${socket} /classify`)) as RuntimeReport;
     expectSameAsNode(report, node, 'workerd');
     console.log(`workerd (${report.version}, ${socket}): same top-5 as Node ${node.version} on 2 models x 6 inputs`);
+  });
+
+  // The Worker above passes the module of the build that wasmSupport() picks (relaxed-simd where
+  // workerd validates relaxed SIMD). This one passes kernels-simd.wasm, the other SIMD build.
+  test('simd module gives the same top-5', async () => {
+    await setup.ready();
+    const node = await computeNodeInputsReport();
+    const response = await request(server!, SOCKETS.plain, '/classify?kernels=simd', { method: 'POST', body: inputsBody() });
+    const report = (await readJson(server!, response, 'workerd /classify?kernels=simd')) as RuntimeReport;
+    expectSameAsNode(report, node, 'workerd', 'simd');
+    console.log(`workerd with kernels-simd.wasm: same top-5 as Node ${node.version} on the ${node.support.path} build`);
   });
 
   test('model loads from a loopback URL', async () => {
@@ -308,11 +320,17 @@ describe.skipIf(!fixturesPresent)('workerd runs the package in a Worker', () => 
   test('embedded kernels fail with a hint', async () => {
     await setup.ready();
     const response = await request(server!, SOCKETS.plain, '/embedded-kernels');
-    const result = (await readJson(server!, response, 'workerd /embedded-kernels')) as { loaded: boolean; message?: string };
-    // workerd forbids compiling wasm from bytes, so the error must name the precompiled module to pass.
+    const result = (await readJson(server!, response, 'workerd /embedded-kernels')) as {
+      loaded: boolean;
+      support?: RuntimeReport['support'];
+      message?: string;
+    };
+    // workerd forbids compiling wasm from bytes, so the error must name the precompiled module
+    // of the build that 'auto' picked there.
     expect(result.loaded).toBe(false);
-    expect(result.message).toContain('Failed to compile the embedded simd wasm kernels');
-    expect(result.message).toContain("import kernels from 'efficientnet-wasm/kernels-simd.wasm'");
+    const build = defaultBuildFor(result.support!);
+    expect(result.message).toContain(`Failed to compile the embedded ${build} wasm kernels`);
+    expect(result.message).toContain(`import kernels from 'efficientnet-wasm/kernels-${build}.wasm'`);
     expect(result.message).toContain('{ wasmModule: kernels }');
   });
 
