@@ -25,7 +25,7 @@ export { quantize_grid_f32 } from './f32-vunary/quantize-grid';
 export { softmax_f32 } from './f32-vunary/softmax';
 export { add_f32 } from './f32-vbinary/add';
 export { scale_channels_f32 } from './f32-vbinary/scale-channels';
-export { global_avg_pool_f32, global_max_pool_f32 } from './f32-gavgpool/global-pool';
+export { global_avg_pool_f32, global_avg_pool_channels_f32, global_max_pool_f32 } from './f32-gavgpool/global-pool';
 export { requantize_f32 } from './f32-vunary/requantize';
 export { add_requantize_f32 } from './f32-vbinary/add-requantize';
 export { repeat_channels_f32 } from './f32-vunary/repeat-channels';

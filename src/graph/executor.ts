@@ -1,6 +1,6 @@
 import type { KernelInstance } from '../wasm/instantiate.js';
 import { KERNEL_CALL_NAMES, type KernelExports } from '../wasm/kernels.js';
-import { encodePart, type KernelCall } from '../wasm/threads.js';
+import { encodeJob, type KernelCall } from '../wasm/threads.js';
 import { foldBatchNorm } from './batchnorm.js';
 import { activationBounds, lowerGraph, type LoweredGraph } from './integer.js';
 import { resolveAxis } from './padding.js';
@@ -312,14 +312,11 @@ export class GraphExecutor {
     const exports = this.kernels.exports;
     const serial = callsFunction(exports, calls);
     const pool = this.kernels.threadPool;
-    const parts = pool ? partition(calls, pool.threads) : null;
-    if (!pool || !parts) return { calls, run: serial };
-    const encoded = parts.slice(1).map(encodePart);
-    if (encoded.some((part) => part === null)) return { calls, run: serial };
-    const main = callsFunction(exports, parts[0]);
-    const workerParts = encoded as Float64Array[];
-    const localParts = parts.slice(1).map((part) => callsFunction(exports, part));
-    return { calls, run: () => pool.run(main, workerParts, localParts) };
+    const chunks = pool ? partition(calls, pool.threads) : null;
+    const job = chunks ? encodeJob(chunks) : null;
+    if (!pool || !chunks || !job) return { calls, run: serial };
+    const local = chunks.map((chunk) => callsFunction(exports, chunk));
+    return { calls, run: () => pool.run(job, local) };
   }
 
   /** Maps a tensor name to its pointer in the arena under a memory plan. */

@@ -7,6 +7,7 @@
  * Slices: output rows (GEMM rows in tiles of 4, convolution output rows) when
  * there are enough of them, else the GEMM's packed column panels, which serve
  * layers with few rows (the classifier, 7x7 feature maps on many threads).
+ * Global average pools split by channel blocks.
  */
 
 import { GEMM_PANEL_COLUMNS, KERNEL_CALL_NAMES, type KernelName } from '../wasm/kernels.js';
@@ -70,6 +71,8 @@ export function callWork(call: KernelCall): number {
     case 'global_avg_pool_f32':
     case 'global_max_pool_f32':
       return a[1] * a[2];
+    case 'global_avg_pool_channels_f32':
+      return a[1] * (a[5] - a[4]);
     default:
       return 0;
   }
@@ -96,6 +99,9 @@ export function splitCall(call: KernelCall, parts: number): KernelCall[] | null 
     case 'add_requantize_f32':
       return ranges(a[5], parts, 4).map(([s, e]) =>
         kernelCall('add_requantize_f32', a[0] + 4 * s, a[1], a[2] + 4 * s, a[3], a[4] + 4 * s, e - s, a[6], a[7]));
+    case 'global_avg_pool_f32':
+      // Blocks of 8 channels, the pool kernel's widest step.
+      return ranges(a[2], parts, 8).map(([s, e]) => kernelCall('global_avg_pool_channels_f32', a[0], a[1], a[2], a[3], s, e));
     default:
       return null;
   }
@@ -159,23 +165,29 @@ function splitConvRows(
   });
 }
 
+/** Chunks per thread that a layer is cut into, so that a late or descheduled thread holds up little of it. */
+const CHUNKS_PER_THREAD = 4;
+/** Least work of a chunk, in the units of callWork: smaller chunks cost more in hand-off than they save. */
+const MIN_CHUNK_WORK = 25_000;
+
 /**
- * Divides a step's calls between threads: part t runs on thread t (part 0 on
- * the calling thread). When every call splits, each thread takes its slice of
- * every call; otherwise calls that are independent (one per image) go to the
- * threads whole. Returns null when the step is better run on one thread.
+ * Divides a layer's calls into chunks for threads to claim. When every call
+ * splits, chunk c holds slice c of every call; otherwise calls that are
+ * independent (one per image) go into the chunks whole. Returns null when the
+ * layer is better run on one thread.
  */
 export function partition(calls: KernelCall[], threads: number): KernelCall[][] | null {
   if (threads < 2 || calls.length === 0) return null;
-  const split = calls.map((call) => splitCall(call, threads));
-  if (split.every((parts) => parts !== null && parts.length > 1)) {
-    const parts: KernelCall[][] = Array.from({ length: Math.max(...split.map((list) => list!.length)) }, () => []);
-    split.forEach((list) => list!.forEach((call, thread) => parts[thread].push(call)));
-    return parts;
-  }
   const work = calls.reduce((sum, call) => sum + callWork(call), 0);
+  const target = Math.min(threads * CHUNKS_PER_THREAD, Math.max(threads, Math.floor(work / MIN_CHUNK_WORK)));
+  const split = calls.map((call) => splitCall(call, target));
+  if (split.every((parts) => parts !== null && parts.length > 1)) {
+    const chunks: KernelCall[][] = Array.from({ length: Math.max(...split.map((list) => list!.length)) }, () => []);
+    split.forEach((list) => list!.forEach((call, index) => chunks[index].push(call)));
+    return chunks;
+  }
   if (calls.length >= 2 && work >= MIN_SPLIT_WORK) {
-    return ranges(calls.length, threads).map(([start, end]) => calls.slice(start, end));
+    return ranges(calls.length, target).map(([start, end]) => calls.slice(start, end));
   }
   return null;
 }

@@ -23,8 +23,8 @@ export const GEMM_PANEL_COLUMNS = 8;
 export const KERNEL_EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   'memory', 'heapBase', 'simdBuild', 'relaxedSimdBuild', 'conv2d_f32', 'dwconv2d_f32', 'gemm_packed_size', 'gemm_pack_f32',
   'gemm_f32', 'gemm_panels_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32', 'add_requantize_f32',
-  'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32', 'global_max_pool_f32',
-  'softmax_f32',
+  'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32', 'global_avg_pool_channels_f32',
+  'global_max_pool_f32', 'softmax_f32',
 ];
 
 /**
@@ -34,7 +34,7 @@ export const KERNEL_EXPORT_NAMES: readonly (keyof KernelExports)[] = [
 export const KERNEL_CALL_NAMES = [
   'conv2d_f32', 'dwconv2d_f32', 'gemm_f32', 'gemm_panels_f32', 'activation_f32', 'quantize_grid_f32', 'requantize_f32',
   'add_requantize_f32', 'repeat_channels_f32', 'add_f32', 'scale_channels_f32', 'global_avg_pool_f32',
-  'global_max_pool_f32', 'softmax_f32',
+  'global_avg_pool_channels_f32', 'global_max_pool_f32', 'softmax_f32',
 ] as const satisfies readonly (keyof KernelExports)[];
 
 /** A kernel that the executor calls. */
@@ -111,6 +111,10 @@ export interface KernelExports {
   scale_channels_f32(input: number, pixels: number, channels: number, scale: number, output: number): void;
   /** output[c] = mean over pixels of input[p, c]. */
   global_avg_pool_f32(input: number, pixels: number, channels: number, output: number): void;
+  /** global_avg_pool_f32 for channels [channelStart, channelEnd) only; channelStart is a multiple of 4. */
+  global_avg_pool_channels_f32(
+    input: number, pixels: number, channels: number, output: number, channelStart: number, channelEnd: number,
+  ): void;
   /** output[c] = max over pixels of input[p, c]. */
   global_max_pool_f32(input: number, pixels: number, channels: number, output: number): void;
   /** Softmax in place over count floats. */

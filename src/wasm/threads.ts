@@ -5,13 +5,14 @@
  * One pool serves the whole process (or page). Each model attaches its kernel
  * instance once, and the pool instantiates the same compiled module in every
  * worker on the model's memory. A run is synchronous on the calling thread. It
- * wakes the workers with one message, then hands out parts through a mailbox
- * per worker in a SharedArrayBuffer. For each layer, the caller writes a part
- * into every mailbox, bumps each worker's sequence number and notifies it, runs
- * its own part, and waits until every worker has acknowledged. Between the
- * layers of a run the workers spin briefly before they sleep in Atomics.wait,
- * so a layer rarely pays for a thread wake-up. After the last layer they return
- * to their event loop, where they can take the next attach message.
+ * wakes the workers with one message. Then, for each layer, the caller writes
+ * the layer's chunks (slices of its output, see src/graph/split.ts) into a job
+ * buffer in a SharedArrayBuffer, and the caller and the workers claim chunks
+ * one at a time with compare-and-swap until none is left. A worker that the OS
+ * has descheduled therefore holds up at most the one chunk it claimed. Between
+ * the layers of a run the workers spin briefly before they sleep in
+ * Atomics.wait, and after the last layer they return to their event loop, where
+ * they can take the next attach message.
  *
  * Workers are unreferenced in Node, so they never keep a process alive, and the
  * pool terminates them when the last attached instance detaches (Model.dispose).
@@ -25,25 +26,42 @@ export interface KernelCall {
   args: number[];
 }
 
-/** Int32 values in a worker's control array. */
-const SLOT_INTS = 16;
-/** Mailbox entries written by the caller. */
-const SEQUENCE = 0;
-/** Mailbox entries the worker has finished (run or skipped). */
-const DONE = 1;
-/** 1 when the worker's part raised an error, whose text follows at ERROR_TEXT. */
-const ERROR = 2;
-/** 0 while the current part is unclaimed. The worker or the caller sets it to 1 and runs the part. */
-const CLAIM = 3;
-/** 1 while a run is in progress: the worker stays in its loop. */
-const RUNNING = 4;
-const ERROR_TEXT = 5;
-const ERROR_TEXT_INTS = SLOT_INTS - ERROR_TEXT;
+/** Int32 values of the pool's control array. */
+const CONTROL_INTS = 32;
+/** Layers published so far. Workers wait on it. */
+const STEP = 0;
+/** The current layer's chunk count (high 16 bits) and its next unclaimed chunk (low 16 bits). */
+const CLAIM = 1;
+/** Chunks of the current layer that have finished. */
+const COMPLETED = 2;
+/** 1 while a run is in progress: the workers stay in their loop. */
+const RUNNING = 3;
+/** Workers, by index, that may take chunks of the current layer (those of the model that runs it). */
+const HELPERS = 4;
+/** 1 when a worker's chunk raised an error, whose text follows at ERROR_TEXT. */
+const ERROR = 5;
+const ERROR_TEXT = 6;
+const ERROR_TEXT_INTS = CONTROL_INTS - ERROR_TEXT;
 
-/** Float64 values in a worker's mailbox: [instance id, call count, then per call: kernel, argument count, arguments]. */
-export const MAILBOX_FLOATS = 8192;
-/** Polls of a sequence number before a thread sleeps in Atomics.wait. */
+/**
+ * Float64 values of the job buffer: [instance id, chunk count, then the offset
+ * of each chunk, then each chunk: call count, then per call: kernel, argument
+ * count, arguments].
+ */
+export const JOB_FLOATS = 65536;
+/** Most chunks of one layer (the claim word keeps the count in 16 bits). */
+export const MAX_CHUNKS = 0xffff;
+
+/**
+ * Polls of a word before a thread sleeps in Atomics.wait: at most SPIN_POLLS,
+ * at least MIN_SPIN_POLLS. A wait that ends in sleep halves the next one's
+ * polls, and a wait that the poll ends doubles them. On a quiet machine the
+ * next layer arrives while the worker polls, so it never pays for a wake-up.
+ * On a busy one, where the other thread is descheduled, polling would take the
+ * core it needs, so the polls shrink.
+ */
 const SPIN_POLLS = 50_000;
+const MIN_SPIN_POLLS = 500;
 /**
  * Milliseconds a waiting worker sleeps before it checks again whether the run
  * has ended. It bounds the delay of a wake-up that arrives between the check
@@ -59,58 +77,75 @@ const IDLE_CHECK_MS = 10;
 const WORKER_BODY = `
 const instances = new Map();
 let control = null;
-let mailbox = null;
-let done = 0;
-const SEQUENCE = ${SEQUENCE}, DONE = ${DONE}, ERROR = ${ERROR}, CLAIM = ${CLAIM}, RUNNING = ${RUNNING};
-const ERROR_TEXT = ${ERROR_TEXT}, ERROR_TEXT_INTS = ${ERROR_TEXT_INTS};
-const SPIN_POLLS = ${SPIN_POLLS}, IDLE_CHECK_MS = ${IDLE_CHECK_MS};
+let jobs = null;
+let index = 0;
+const STEP = ${STEP}, CLAIM = ${CLAIM}, COMPLETED = ${COMPLETED}, RUNNING = ${RUNNING}, HELPERS = ${HELPERS};
+const ERROR = ${ERROR}, ERROR_TEXT = ${ERROR_TEXT}, ERROR_TEXT_INTS = ${ERROR_TEXT_INTS};
+const SPIN_POLLS = ${SPIN_POLLS}, MIN_SPIN_POLLS = ${MIN_SPIN_POLLS}, IDLE_CHECK_MS = ${IDLE_CHECK_MS};
+let spin = SPIN_POLLS;
 
 function fail(error) {
+  if (Atomics.compareExchange(control, ERROR, 0, 1) !== 0) return;
   const text = String(error && error.message ? error.message : error);
-  const base = ERROR_TEXT;
   const length = Math.min(text.length, ERROR_TEXT_INTS * 2 - 1);
   for (let i = 0; i < ERROR_TEXT_INTS; i++) {
     const low = 2 * i < length ? text.charCodeAt(2 * i) : 0;
     const high = 2 * i + 1 < length ? text.charCodeAt(2 * i + 1) : 0;
-    control[base + i] = low | (high << 16);
+    Atomics.store(control, ERROR_TEXT + i, low | (high << 16));
   }
-  Atomics.store(control, ERROR, 1);
 }
 
-function runPart(offset) {
-  const instance = instances.get(mailbox[offset]);
-  const calls = mailbox[offset + 1];
-  let at = offset + 2;
+function runChunk(chunk) {
+  const instance = instances.get(jobs[0]);
+  if (!instance) throw new Error('the model is not attached to this worker');
+  let at = jobs[2 + chunk];
+  const calls = jobs[at++];
   for (let c = 0; c < calls; c++) {
-    const kernel = mailbox[at];
-    const count = mailbox[at + 1];
+    const kernel = jobs[at];
+    const count = jobs[at + 1];
     const args = [];
-    for (let i = 0; i < count; i++) args.push(mailbox[at + 2 + i]);
+    for (let i = 0; i < count; i++) args.push(jobs[at + 2 + i]);
     at += 2 + count;
-    if (!instance) throw new Error('the model is not attached to this worker');
     instance[kernel](...args);
   }
 }
 
-// Runs parts until the run ends. A part the caller has claimed first (because
-// this worker was slow to wake) is skipped, but still acknowledged.
+// Claims and runs chunks of the current layer until none is left. A claim that
+// succeeds is a chunk of the layer in the job buffer, which the caller rewrites
+// only after every chunk of it has completed.
+function work() {
+  for (;;) {
+    const claim = Atomics.load(control, CLAIM);
+    const chunk = claim & 0xffff;
+    const total = claim >>> 16;
+    if (chunk >= total) return;
+    if (Atomics.compareExchange(control, CLAIM, claim, claim + 1) !== claim) continue;
+    try {
+      runChunk(chunk);
+    } catch (error) {
+      fail(error);
+    }
+    if (Atomics.add(control, COMPLETED, 1) + 1 === total) Atomics.notify(control, COMPLETED);
+  }
+}
+
 function loop() {
+  let seen = Atomics.load(control, STEP);
+  if (index < Atomics.load(control, HELPERS)) work();
   for (;;) {
     let polls = 0;
-    while (Atomics.load(control, SEQUENCE) === done) {
+    let slept = false;
+    let step;
+    while ((step = Atomics.load(control, STEP)) === seen) {
       if (Atomics.load(control, RUNNING) === 0) return;
-      if (++polls > SPIN_POLLS) Atomics.wait(control, SEQUENCE, done, IDLE_CHECK_MS);
-    }
-    if (Atomics.compareExchange(control, CLAIM, 0, 1) === 0) {
-      try {
-        runPart(0);
-      } catch (error) {
-        fail(error);
+      if (++polls > spin) {
+        Atomics.wait(control, STEP, seen, IDLE_CHECK_MS);
+        slept = true;
       }
     }
-    done++;
-    Atomics.store(control, DONE, done);
-    Atomics.notify(control, DONE);
+    spin = slept ? Math.max(MIN_SPIN_POLLS, spin >> 1) : Math.min(SPIN_POLLS, spin * 2);
+    seen = step;
+    if (index < Atomics.load(control, HELPERS)) work();
   }
 }
 
@@ -118,8 +153,8 @@ port.listen((message) => {
   switch (message.type) {
     case 'init':
       control = new Int32Array(message.control);
-      mailbox = new Float64Array(message.mailbox);
-      done = Atomics.load(control, DONE);
+      jobs = new Float64Array(message.jobs);
+      index = message.index;
       break;
     case 'attach':
       try {
@@ -247,50 +282,39 @@ export interface AttachedInstance {
   /** Threads a run may use, the calling thread included. */
   readonly threads: number;
   /**
-   * Runs main on the calling thread and workerParts[w] on worker w, and returns
-   * when all are finished. Each worker part is encoded by encodePart, and
-   * localParts[w] runs the same part on the calling thread. The caller takes a
-   * part over when its worker is busy, or has not started it by the time the
-   * caller's own part is done. So a worker that the OS has descheduled does not
-   * hold up the layer.
+   * Runs a layer's chunks on the calling thread and the workers, and returns
+   * when all are finished. job is the chunks encoded by encodeJob, and
+   * localChunks[c] runs chunk c on the calling thread.
    */
-  run(main: () => void, workerParts: Float64Array[], localParts: (() => void)[]): void;
-  /** Ends a run: the workers go back to their event loop. */
-  finish(): void;
+  run(job: Float64Array, localChunks: (() => void)[]): void;
   /** Starts a run: the workers enter their loop. */
   begin(): void;
+  /** Ends a run: the workers go back to their event loop. */
+  finish(): void;
   detach(): void;
 }
 
-/** A worker of the pool with its own control array and mailbox. */
-interface Helper {
-  worker: PoolWorker;
-  control: Int32Array;
-  mailbox: Float64Array;
-}
-
 class ThreadPool {
-  private readonly helpers: Helper[] = [];
+  private readonly workers: PoolWorker[] = [];
+  private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
+  private readonly jobs = new Float64Array(new SharedArrayBuffer(JOB_FLOATS * 8));
   private readonly blocking = canBlock();
   private nextId = 1;
   private attached = 0;
   private readonly pending = new Map<string, (error?: string) => void>();
   private running = false;
+  /** Polls of the calling thread before it sleeps (see SPIN_POLLS). */
+  private spin = SPIN_POLLS;
 
   get size(): number {
-    return this.helpers.length;
+    return this.workers.length;
   }
 
   /** Starts workers until there are count of them. */
   private async grow(count: number): Promise<void> {
-    while (this.helpers.length < count) {
-      const index = this.helpers.length;
+    while (this.workers.length < count) {
+      const index = this.workers.length;
       const worker = await createWorker();
-      const helper: Helper = {
-        worker,
-        control: new Int32Array(new SharedArrayBuffer(SLOT_INTS * 4)),
-        mailbox: new Float64Array(new SharedArrayBuffer(MAILBOX_FLOATS * 8)),
-      };
       worker.onMessage((message) => {
         if (message.type !== 'attached') return;
         const key = `${index}:${message.id}`;
@@ -299,8 +323,8 @@ class ThreadPool {
         if (![...this.pending.keys()].some((pending) => pending.startsWith(`${index}:`))) worker.hold(false);
         resolve?.(message.error);
       });
-      worker.post({ type: 'init', control: helper.control.buffer, mailbox: helper.mailbox.buffer });
-      this.helpers.push(helper);
+      worker.post({ type: 'init', control: this.control.buffer, jobs: this.jobs.buffer, index });
+      this.workers.push(worker);
     }
   }
 
@@ -311,7 +335,7 @@ class ThreadPool {
     const instance = this.instance(id, count);
     try {
       await this.grow(count);
-      const replies = this.helpers.slice(0, count).map(({ worker }, index) => {
+      const replies = this.workers.slice(0, count).map((worker, index) => {
         worker.hold(true);
         return new Promise<string | undefined>((resolve) => {
           this.pending.set(`${index}:${id}`, resolve);
@@ -331,101 +355,80 @@ class ThreadPool {
 
   private instance(id: number, count: number): AttachedInstance {
     let detached = false;
-    const helpers = () => this.helpers.slice(0, count);
     return {
       id,
       threads: count + 1,
-      begin: () => this.begin(helpers()),
-      run: (main, parts, local) => this.run(id, helpers(), main, parts, local),
-      finish: () => this.finish(helpers()),
+      begin: () => this.begin(count),
+      run: (job, local) => this.run(id, job, local),
+      finish: () => this.finish(),
       detach: () => {
         if (detached) return;
         detached = true;
-        for (const { worker } of helpers()) worker.post({ type: 'detach', id });
+        for (const worker of this.workers.slice(0, count)) worker.post({ type: 'detach', id });
         this.attached--;
         if (this.attached === 0) this.shutDown();
       },
     };
   }
 
-  private begin(helpers: Helper[]): void {
+  private begin(helpers: number): void {
     if (this.running) throw new Error('Internal error: a threaded run started inside another.');
     this.running = true;
-    for (const helper of helpers) {
-      Atomics.store(helper.control, RUNNING, 1);
-      helper.worker.post({ type: 'run' });
-    }
+    Atomics.store(this.control, HELPERS, helpers);
+    Atomics.store(this.control, RUNNING, 1);
+    for (const worker of this.workers.slice(0, helpers)) worker.post({ type: 'run' });
   }
 
-  private run(id: number, helpers: Helper[], main: () => void, parts: Float64Array[], local: (() => void)[]): void {
-    const sent: number[] = [];
-    const kept: number[] = [];
-    for (let w = 0; w < parts.length; w++) {
-      const { control, mailbox } = helpers[w];
-      // A worker that has not acknowledged its last entry is busy or asleep: its part stays here.
-      if (Atomics.load(control, DONE) !== Atomics.load(control, SEQUENCE)) {
-        kept.push(w);
-        continue;
-      }
-      mailbox.set(parts[w]);
-      mailbox[0] = id;
-      Atomics.store(control, ERROR, 0);
-      Atomics.store(control, CLAIM, 0);
-      Atomics.add(control, SEQUENCE, 1);
-      Atomics.notify(control, SEQUENCE);
-      sent.push(w);
-    }
+  private run(id: number, job: Float64Array, local: (() => void)[]): void {
+    const control = this.control;
+    const total = local.length;
+    this.jobs.set(job);
+    this.jobs[0] = id;
+    Atomics.store(control, ERROR, 0);
+    Atomics.store(control, COMPLETED, 0);
+    Atomics.store(control, CLAIM, total << 16);
+    Atomics.add(control, STEP, 1);
+    Atomics.notify(control, STEP);
+
     let failure: unknown = null;
-    try {
-      main();
-      for (const w of kept) local[w]();
-    } catch (error) {
-      failure = error;
+    for (;;) {
+      const claim = Atomics.load(control, CLAIM);
+      const chunk = claim & 0xffff;
+      if (chunk >= total) break;
+      if (Atomics.compareExchange(control, CLAIM, claim, claim + 1) !== claim) continue;
+      try {
+        local[chunk]();
+      } catch (error) {
+        failure ??= error;
+      }
+      Atomics.add(control, COMPLETED, 1);
     }
-    const claimed: number[] = [];
-    for (const w of sent) {
-      if (failure === null && Atomics.compareExchange(helpers[w].control, CLAIM, 0, 1) === 0) {
-        try {
-          local[w]();
-        } catch (error) {
-          failure = error;
-        }
-      } else {
-        claimed.push(w);
+    let polls = 0;
+    let slept = false;
+    for (;;) {
+      const completed = Atomics.load(control, COMPLETED);
+      if (completed === total) break;
+      if (this.blocking && ++polls > this.spin) {
+        Atomics.wait(control, COMPLETED, completed, 100);
+        slept = true;
       }
     }
-    for (const w of claimed) this.waitDone(helpers[w]);
+    this.spin = slept ? Math.max(MIN_SPIN_POLLS, this.spin >> 1) : Math.min(SPIN_POLLS, this.spin * 2);
     if (failure) throw failure;
-    for (const w of claimed) {
-      const { control } = helpers[w];
-      if (Atomics.load(control, ERROR) !== 0) {
-        throw new Error(`A wasm kernel failed in worker thread ${w + 1}: ${errorText(control)}`);
-      }
+    if (Atomics.load(control, ERROR) !== 0) {
+      throw new Error(`A wasm kernel failed in a worker thread: ${errorText(control)}`);
     }
   }
 
-  private finish(helpers: Helper[]): void {
-    for (const { control } of helpers) {
-      Atomics.store(control, RUNNING, 0);
-      Atomics.notify(control, SEQUENCE);
-    }
+  private finish(): void {
+    Atomics.store(this.control, RUNNING, 0);
+    Atomics.notify(this.control, STEP);
     this.running = false;
   }
 
-  /** Waits until a worker has acknowledged every mailbox entry it was given. */
-  private waitDone({ control }: Helper): void {
-    const expected = Atomics.load(control, SEQUENCE);
-    let polls = 0;
-    for (;;) {
-      const done = Atomics.load(control, DONE);
-      if (done === expected) return;
-      if (this.blocking && ++polls > SPIN_POLLS) Atomics.wait(control, DONE, done, 100);
-    }
-  }
-
   private shutDown(): void {
-    for (const { worker } of this.helpers) worker.terminate();
-    this.helpers.length = 0;
+    for (const worker of this.workers) worker.terminate();
+    this.workers.length = 0;
     if (pool === this) pool = null;
   }
 }
@@ -434,7 +437,7 @@ class ThreadPool {
 function errorText(control: Int32Array): string {
   let text = '';
   for (let i = 0; i < ERROR_TEXT_INTS; i++) {
-    const value = control[ERROR_TEXT + i];
+    const value = Atomics.load(control, ERROR_TEXT + i);
     const low = value & 0xffff;
     const high = value >>> 16;
     if (low === 0) break;
@@ -463,22 +466,30 @@ export function poolWorkerCount(): number {
 }
 
 /**
- * Encodes a worker's part (a list of kernel calls) into the form its mailbox
- * takes. Returns null when the part does not fit, and the step then runs on
+ * Encodes a layer's chunks (each a list of kernel calls) into the form the job
+ * buffer takes. Returns null when they do not fit, and the layer then runs on
  * one thread.
  */
-export function encodePart(calls: KernelCall[]): Float64Array | null {
-  let floats = 2;
-  for (const call of calls) floats += 2 + call.args.length;
-  if (floats > MAILBOX_FLOATS) return null;
-  const encoded = new Float64Array(floats);
-  encoded[1] = calls.length;
-  let at = 2;
-  for (const call of calls) {
-    encoded[at] = call.kernel;
-    encoded[at + 1] = call.args.length;
-    encoded.set(call.args, at + 2);
-    at += 2 + call.args.length;
+export function encodeJob(chunks: KernelCall[][]): Float64Array | null {
+  if (chunks.length > MAX_CHUNKS) return null;
+  let floats = 2 + chunks.length;
+  for (const chunk of chunks) {
+    floats += 1;
+    for (const call of chunk) floats += 2 + call.args.length;
   }
+  if (floats > JOB_FLOATS) return null;
+  const encoded = new Float64Array(floats);
+  encoded[1] = chunks.length;
+  let at = 2 + chunks.length;
+  chunks.forEach((chunk, index) => {
+    encoded[2 + index] = at;
+    encoded[at++] = chunk.length;
+    for (const call of chunk) {
+      encoded[at] = call.kernel;
+      encoded[at + 1] = call.args.length;
+      encoded.set(call.args, at + 2);
+      at += 2 + call.args.length;
+    }
+  });
   return encoded;
 }
