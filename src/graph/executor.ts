@@ -312,9 +312,16 @@ export class GraphExecutor {
     const exports = this.kernels.exports;
     const serial = callsFunction(exports, calls);
     const pool = this.kernels.threadPool;
-    const chunks = pool ? partition(calls, pool.threads) : null;
-    const job = chunks ? encodeJob(chunks) : null;
-    if (!pool || !chunks || !job) return { calls, run: serial };
+    let chunks = pool ? partition(calls, pool.threads) : null;
+    let job = chunks ? encodeJob(chunks) : null;
+    // A large batch on many threads can overflow the job buffer: pairs of chunks merge until it fits.
+    while (chunks && !job && chunks.length > 1) {
+      const merged: KernelCall[][] = [];
+      for (let i = 0; i < chunks.length; i += 2) merged.push([...chunks[i], ...(chunks[i + 1] ?? [])]);
+      chunks = merged;
+      job = encodeJob(chunks);
+    }
+    if (!pool || !chunks || !job || chunks.length < 2) return { calls, run: serial };
     const local = chunks.map((chunk) => callsFunction(exports, chunk));
     return { calls, run: () => pool.run(job, local) };
   }

@@ -7,7 +7,7 @@ import {
 } from './binaries.generated.js';
 import { hasWasmRelaxedSimd, hasWasmSimd, hasWebAssembly } from './features.js';
 import { KERNEL_EXPORT_NAMES, OVERREAD_BYTES, type KernelExports } from './kernels.js';
-import { attachToPool, threadsUnavailableReason, type AttachedInstance } from './threads.js';
+import { reservePool, threadsUnavailableReason, type AttachedInstance, type PoolReservation } from './threads.js';
 
 /**
  * Kernel build: 128-bit SIMD with fused multiply-adds from relaxed SIMD,
@@ -186,20 +186,36 @@ export class KernelInstance {
    * on the process's thread pool (the caller checks that threads are available).
    */
   static async create(requested: WasmPath | 'auto' = 'auto', precompiled?: WebAssembly.Module, threads = 1): Promise<KernelInstance> {
+    if (threads <= 1) return KernelInstance.build(requested, precompiled, null);
+    const reservation = reservePool(threads);
+    try {
+      return await KernelInstance.build(requested, precompiled, reservation);
+    } catch (error) {
+      reservation.cancel();
+      throw error;
+    }
+  }
+
+  private static async build(
+    requested: WasmPath | 'auto',
+    precompiled: WebAssembly.Module | undefined,
+    reservation: PoolReservation | null,
+  ): Promise<KernelInstance> {
+    const threaded = reservation !== null;
     let module: WebAssembly.Module;
     let path: WasmPath;
     if (precompiled === undefined) {
       path = resolveWasmPath(requested);
-      if (threads > 1 && path === 'scalar') {
+      if (threaded && path === 'scalar') {
         throw new Error("Invalid numThreads: the scalar kernel build runs on one thread. Pass numThreads: 1, or a SIMD wasmPath.");
       }
-      module = await compileKernels(threads > 1 ? (`${path}-threads` as EmbeddedBuild) : path);
+      module = await compileKernels(threaded ? (`${path}-threads` as EmbeddedBuild) : path);
     } else {
       checkKernelModule(precompiled);
       module = precompiled;
     }
     const shared = importsMemory(module);
-    if (threads > 1 && !shared) {
+    if (threaded && !shared) {
       throw new Error(
         'Invalid numThreads: the wasmModule given is a single-threaded kernel build. Pass numThreads: 1, ' +
           "or the module of a thread build (kernels-simd-threads.wasm or kernels-relaxed-simd-threads.wasm).",
@@ -217,7 +233,7 @@ export class KernelInstance {
     path = built;
     const instance = new KernelInstance(path, exports);
     instance.warmUpOnce(module);
-    if (threads > 1) instance.pool = await attachToPool(module, memory!, threads);
+    if (reservation) instance.pool = await reservation.attach(module, memory!);
     return instance;
   }
 

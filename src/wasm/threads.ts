@@ -300,7 +300,8 @@ class ThreadPool {
   private readonly jobs = new Float64Array(new SharedArrayBuffer(JOB_FLOATS * 8));
   private readonly blocking = canBlock();
   private nextId = 1;
-  private attached = 0;
+  /** Reservations and attached instances: the pool shuts down when the count returns to 0. */
+  users = 0;
   private readonly pending = new Map<string, (error?: string) => void>();
   private running = false;
   /** Polls of the calling thread before it sleeps (see SPIN_POLLS). */
@@ -311,10 +312,22 @@ class ThreadPool {
   }
 
   /** Starts workers until there are count of them. */
-  private async grow(count: number): Promise<void> {
-    while (this.workers.length < count) {
+  async grow(count: number): Promise<void> {
+    const growing = this.growing.then(() => this.startWorkers(count));
+    this.growing = growing.catch(() => undefined);
+    return growing;
+  }
+
+  private growing: Promise<void> = Promise.resolve();
+
+  private async startWorkers(count: number): Promise<void> {
+    while (this.workers.length < count && !this.closed) {
       const index = this.workers.length;
       const worker = await createWorker();
+      if (this.closed) {
+        worker.terminate();
+        return;
+      }
       worker.onMessage((message) => {
         if (message.type !== 'attached') return;
         const key = `${index}:${message.id}`;
@@ -330,7 +343,6 @@ class ThreadPool {
 
   async attach(module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[], threads: number): Promise<AttachedInstance> {
     const count = threads - 1;
-    this.attached++;
     const id = this.nextId++;
     const instance = this.instance(id, count);
     try {
@@ -365,8 +377,7 @@ class ThreadPool {
         if (detached) return;
         detached = true;
         for (const worker of this.workers.slice(0, count)) worker.post({ type: 'detach', id });
-        this.attached--;
-        if (this.attached === 0) this.shutDown();
+        this.release();
       },
     };
   }
@@ -426,7 +437,16 @@ class ThreadPool {
     this.running = false;
   }
 
+  /** Drops one user (a reservation or an attached instance), and terminates the workers after the last. */
+  release(): void {
+    this.users--;
+    if (this.users === 0) this.shutDown();
+  }
+
+  private closed = false;
+
   private shutDown(): void {
+    this.closed = true;
     for (const worker of this.workers) worker.terminate();
     this.workers.length = 0;
     if (pool === this) pool = null;
@@ -450,14 +470,37 @@ function errorText(control: Int32Array): string {
 
 let pool: ThreadPool | null = null;
 
-/** Attaches a kernel instance on a shared memory to the process's pool, starting it (or more workers) when needed. */
-export async function attachToPool(
-  module: WebAssembly.Module,
-  memory: WebAssembly.Memory,
-  threads: number,
-): Promise<AttachedInstance> {
+/** A place in the process's pool, reserved before a model's kernels compile. */
+export interface PoolReservation {
+  /** Attaches the model's kernel instance, on its shared memory, to the pool. */
+  attach(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<AttachedInstance>;
+  /** Gives the place up when the load fails before attach; the pool stops if no one else uses it. */
+  cancel(): void;
+}
+
+/**
+ * Reserves a place in the process's pool for a model with this many threads,
+ * and starts the workers it needs, so that they boot while the kernels compile
+ * and the weights load. The pool stays up until every reservation is detached
+ * or cancelled.
+ */
+export function reservePool(threads: number): PoolReservation {
   pool ??= new ThreadPool();
-  return pool.attach(module, memory, KERNEL_CALL_NAMES, threads);
+  const reserved = pool;
+  reserved.users++;
+  reserved.grow(threads - 1).catch(() => undefined);
+  let settled = false;
+  return {
+    attach: (module, memory) => {
+      settled = true;
+      return reserved.attach(module, memory, KERNEL_CALL_NAMES, threads);
+    },
+    cancel: () => {
+      if (settled) return;
+      settled = true;
+      reserved.release();
+    },
+  };
 }
 
 /** Workers the process's pool is running (0 when it is shut down). */
