@@ -41,4 +41,5 @@ export type { BrowserImageSource, ImageInput, ImageSource, PixelData } from './i
 export { ImageDecodeError } from './image/errors.js';
 export { TfliteFormatError } from './formats/tflite/errors.js';
 export { TfjsFormatError } from './formats/tfjs/errors.js';
+export { ThreadStartError } from './wasm/threads.js';
 export type { TfjsModelFiles } from './formats/tfjs/index.js';

@@ -6,7 +6,7 @@ import type { ModelDescription, Normalization } from './graph/spec.js';
 import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
 import { isUrlString, readSource, type ModelSource } from './source.js';
 import { KernelInstance, resolveWasmPath, type WasmPath } from './wasm/instantiate.js';
-import { availableCores, threadsUnavailableReason } from './wasm/threads.js';
+import { availableCores, ThreadStartError, threadsUnavailableReason } from './wasm/threads.js';
 import { resolveModelSource, type ModelDownloadOptions } from './zoo/index.js';
 
 export interface LoadModelOptions extends ModelDownloadOptions {
@@ -184,7 +184,18 @@ async function createKernels(options: LoadModelOptions): Promise<KernelInstance>
       threads = 1;
     }
   }
-  return KernelInstance.create(path, options.wasmModule, threads);
+  if (threads === 1 || requested !== 'auto') return KernelInstance.create(path, options.wasmModule, threads);
+  try {
+    return await KernelInstance.create(path, options.wasmModule, threads);
+  } catch (error) {
+    // 'auto' falls back to one thread where workers exist but cannot run the kernels.
+    if (!(error instanceof ThreadStartError)) throw error;
+    if (!warnedNoThreads) {
+      warnedNoThreads = true;
+      console.warn(`efficientnet-wasm: running on one thread, because threads failed to start: ${error.message}`);
+    }
+    return KernelInstance.create(path, options.wasmModule, 1);
+  }
 }
 
 /** Checks the batching option. */

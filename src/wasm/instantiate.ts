@@ -7,7 +7,7 @@ import {
 } from './binaries.generated.js';
 import { hasWasmRelaxedSimd, hasWasmSimd, hasWebAssembly } from './features.js';
 import { KERNEL_EXPORT_NAMES, OVERREAD_BYTES, type KernelExports } from './kernels.js';
-import { reservePool, threadsUnavailableReason, type AttachedInstance, type PoolReservation } from './threads.js';
+import { reservePool, ThreadStartError, threadsUnavailableReason, type AttachedInstance, type PoolReservation } from './threads.js';
 
 /**
  * Kernel build: 128-bit SIMD with fused multiply-adds from relaxed SIMD,
@@ -377,7 +377,7 @@ function createSharedMemory(): WebAssembly.Memory {
       failure = error;
     }
   }
-  throw new Error(
+  throw new ThreadStartError(
     `Failed to create shared wasm memory for threads: ${(failure as Error).message}. Pass numThreads: 1 to run without threads.`,
     { cause: failure },
   );

@@ -185,10 +185,17 @@ const WEB_PREFIX = `
 const port = { post: (message) => self.postMessage(message), listen: (handler) => self.addEventListener('message', (event) => handler(event.data)) };
 `;
 
+/** An error in starting threads: the runtime could not start a worker, or a worker could not run the kernels. */
+export class ThreadStartError extends Error {
+  override name = 'ThreadStartError';
+}
+
 /** The part of a worker that the pool uses, for Node's worker_threads and Web Workers alike. */
 interface PoolWorker {
   post(message: unknown, transfer?: Transferable[]): void;
   onMessage(handler: (message: { type: string; id: number; error?: string }) => void): void;
+  /** Calls handler when the worker fails to start or its script raises an error. */
+  onError(handler: (message: string) => void): void;
   /** Keeps the process alive while a reply is awaited (Node), or does nothing. */
   hold(held: boolean): void;
   terminate(): void;
@@ -248,16 +255,25 @@ async function createWorker(): Promise<PoolWorker> {
     return {
       post: (message, transfer) => worker.postMessage(message, transfer as never),
       onMessage: (handler) => worker.on('message', handler),
+      onError: (handler) => worker.on('error', (error: Error) => handler(error.message)),
       hold: (held) => (held ? worker.ref() : worker.unref()),
       terminate: () => void worker.terminate(),
     };
   }
   const WebWorker = (globalThis as unknown as { Worker: typeof Worker }).Worker;
   const url = URL.createObjectURL(new Blob([WEB_PREFIX + WORKER_BODY], { type: 'text/javascript' }));
-  const worker = new WebWorker(url, { type: 'module', name: 'efficientnet-wasm thread' });
+  let worker: Worker;
+  try {
+    worker = new WebWorker(url, { type: 'module', name: 'efficientnet-wasm thread' });
+  } catch (error) {
+    URL.revokeObjectURL(url);
+    // A Content-Security-Policy without worker-src blob: rejects the worker here or with an error event.
+    throw new ThreadStartError(`Failed to start a Web Worker from a blob: URL: ${(error as Error).message}`, { cause: error });
+  }
   return {
     post: (message, transfer) => worker.postMessage(message, transfer ?? []),
     onMessage: (handler) => worker.addEventListener('message', (event) => handler(event.data)),
+    onError: (handler) => worker.addEventListener('error', (event) => handler(event.message || 'the worker script failed to load')),
     hold: () => undefined,
     terminate: () => {
       worker.terminate();
@@ -328,13 +344,21 @@ class ThreadPool {
         worker.terminate();
         return;
       }
-      worker.onMessage((message) => {
-        if (message.type !== 'attached') return;
-        const key = `${index}:${message.id}`;
+      const reply = (id: number, error?: string) => {
+        const key = `${index}:${id}`;
         const resolve = this.pending.get(key);
         this.pending.delete(key);
         if (![...this.pending.keys()].some((pending) => pending.startsWith(`${index}:`))) worker.hold(false);
-        resolve?.(message.error);
+        resolve?.(error);
+      };
+      worker.onMessage((message) => {
+        if (message.type === 'attached') reply(message.id, message.error);
+      });
+      // A worker that fails answers no attach: every attach waiting on it gets the error.
+      worker.onError((message) => {
+        for (const key of [...this.pending.keys()]) {
+          if (key.startsWith(`${index}:`)) reply(Number(key.slice(key.indexOf(':') + 1)), message);
+        }
       });
       worker.post({ type: 'init', control: this.control.buffer, jobs: this.jobs.buffer, index });
       this.workers.push(worker);
@@ -356,7 +380,7 @@ class ThreadPool {
       });
       const errors = (await Promise.all(replies)).filter((error) => error !== undefined);
       if (errors.length > 0) {
-        throw new Error(`Failed to start the kernels in a worker thread: ${errors[0]}. Pass numThreads: 1 to run without threads.`);
+        throw new ThreadStartError(`Failed to start the kernels in a worker thread: ${errors[0]}. Pass numThreads: 1 to run without threads.`);
       }
     } catch (error) {
       instance.detach();
