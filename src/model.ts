@@ -171,7 +171,8 @@ async function createKernels(options: LoadModelOptions): Promise<KernelInstance>
     const browserPage = typeof (globalThis as { document?: unknown }).document === 'object';
     const singleThreadedBuild =
       options.wasmModule !== undefined
-        ? !WebAssembly.Module.imports(options.wasmModule).some((entry) => entry.kind === 'memory')
+        ? !(options.wasmModule instanceof WebAssembly.Module) ||
+          !WebAssembly.Module.imports(options.wasmModule).some((entry) => entry.kind === 'memory')
         : resolveWasmPath(path) === 'scalar';
     if (reason !== null) {
       // Where no thread can ever run (an edge runtime), 'auto' quietly means one; a request or a page that could be isolated gets told.

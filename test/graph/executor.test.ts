@@ -3,7 +3,7 @@ import { buildGraph, efficientNetArchitecture, randomGraph, seededRandom } from 
 import type { Graph, ModelDescription, QuantGrid } from '../../src/graph/spec.js';
 import { createModel } from '../../src/model.js';
 import { referenceForward } from '../reference/graph-reference.js';
-import { BUILDS } from '../support/buffers.js';
+import { BUILDS, buildOptions } from '../support/buffers.js';
 
 // Whole-network outputs compared elementwise: |ours - reference| <= NETWORK_RELATIVE * max(1, |reference|).
 const NETWORK_RELATIVE = 1e-4;
@@ -124,7 +124,7 @@ function cases(): { name: string; graph: Graph; height: number; width: number }[
 
 describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
   test.each(cases())('$name matches the f64 reference', async ({ name, graph, height, width }) => {
-    const model = await createModel(describeGraph(graph, name), { wasmPath: build });
+    const model = await createModel(describeGraph(graph, name), buildOptions(build));
     const input = imageInput(height, width, 11);
     const ours = model.predict(input, { height, width });
     const expected = referenceForward(graph, input, height, width, { quantizationGrid: false });
@@ -142,7 +142,7 @@ describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
 
   test('softmax output sums to one', async () => {
     const graph = randomGraph(efficientNetArchitecture('b0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 32 } }), 3);
-    const model = await createModel(describeGraph(graph), { wasmPath: build });
+    const model = await createModel(describeGraph(graph), buildOptions(build));
     const scores = model.predict(randomInput(32 * 32 * 3, 4));
     expect(scores.length).toBe(10);
     expect(scores.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
@@ -151,7 +151,7 @@ describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
 
   test('repeated runs reuse memory', async () => {
     const graph = randomGraph(efficientNetArchitecture('b0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 40 } }), 3);
-    const model = await createModel(describeGraph(graph), { wasmPath: build });
+    const model = await createModel(describeGraph(graph), buildOptions(build));
     const input = randomInput(40 * 40 * 3, 4);
     const first = model.predict(input);
     const memory = model.info.memoryBytes;
@@ -166,7 +166,7 @@ describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
     const graph = randomGraph(efficientNetArchitecture('b0', { numClasses: 5, scaling: { width: 0.25, depth: 0.34, resolution: 32 } }), 12);
     graph.inputHeight = null;
     graph.inputWidth = null;
-    const model = await createModel(describeGraph(graph), { wasmPath: build });
+    const model = await createModel(describeGraph(graph), buildOptions(build));
     for (const [height, width] of [[17, 23], [40, 9], [17, 23], [1, 1]]) {
       const input = randomInput(height * width * 3, height * 100 + width);
       const expected = referenceForward(graph, input, height, width, { quantizationGrid: false });
@@ -254,7 +254,7 @@ describe('quantization grid emulation', () => {
     const { outputGrid } = withGrids(graph);
     const step = graph.classifier!.logitsGrid!.scale;
     const description = { ...describeGraph(graph), quantized: true, outputGrid };
-    const model = await createModel(description, { wasmPath: build });
+    const model = await createModel(description, buildOptions(build));
     expect(model.info.integerPipeline).toBe(true);
     const input = randomInput(32 * 32 * 3, 32);
     const ours = model.predict(input);
@@ -275,7 +275,7 @@ describe('quantization grid emulation', () => {
     const architecture = efficientNetArchitecture('lite0', { numClasses: 10, scaling: { width: 0.25, depth: 0.34, resolution: 32 } });
     const { graph, outputGrid } = withGrids(randomGraph(architecture, 21));
     const description = { ...describeGraph(graph), quantized: true, outputGrid };
-    const model = await createModel(description, { wasmPath: build });
+    const model = await createModel(description, buildOptions(build));
     const input = randomInput(32 * 32 * 3, 22);
     const ours = model.predict(input);
     const expected = referenceForward(graph, input, 32, 32, { quantizationGrid: true, outputGrid });
@@ -287,7 +287,7 @@ describe('quantization grid emulation', () => {
     }
     model.dispose();
 
-    const float = await createModel(description, { wasmPath: build, quantizationGrid: false });
+    const float = await createModel(description, { ...buildOptions(build), quantizationGrid: false });
     const plain = float.predict(input);
     expectClose(plain, referenceForward(graph, input, 32, 32, { quantizationGrid: false }), `grid off (${build})`);
     float.dispose();

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadModel, type Model } from '../../src/index.js';
-import { BUILDS } from '../support/buffers.js';
+import { BUILDS, buildOptions } from '../support/buffers.js';
 import { FIXTURES, FIXTURES_MISSING, fixturesPresent, readInput, readReference, type ReferenceModel } from '../support/fixtures.js';
 
 // Scores of TFLite's top 5 must match ours within this (dequantized, so 0.03 is about 8 output steps).
@@ -28,7 +28,7 @@ describe.skipIf(!fixturesPresent).each(BUILDS)('fixture models match TFLite (%s 
     describe(name, () => {
       let model: Model;
       beforeAll(async () => {
-        model = await loadModel(path.join(FIXTURES, expected.file), { wasmPath: build });
+        model = await loadModel(path.join(FIXTURES, expected.file), buildOptions(build));
       });
       afterAll(() => model?.dispose());
 

@@ -17,7 +17,7 @@ import {
 } from '../../src/graph/configs.js';
 import type { Activation, Graph, ModelDescription, PointwiseLayer } from '../../src/graph/spec.js';
 import { createModel } from '../../src/model.js';
-import { BUILDS } from '../support/buffers.js';
+import { BUILDS, buildOptions, buildPath, type TestBuild } from '../support/buffers.js';
 import { buildTfjsModel } from '../support/tfjs-efficientnet.js';
 
 /** Maximum |ours - tfjs| of a logit, relative to max(1, |tfjs logit|). */
@@ -246,10 +246,10 @@ function expectInputSensitive(network: string, seed: number, logits: Float32Arra
 }
 
 /** Runs our model on one build and returns its output, disposing the model. */
-async function predictOurs(graph: Graph, name: string, build: (typeof BUILDS)[number], input: Float32Array, height: number, width: number): Promise<Float32Array> {
-  const model = await createModel(describeModel(name, graph), { wasmPath: build });
+async function predictOurs(graph: Graph, name: string, build: TestBuild, input: Float32Array, height: number, width: number): Promise<Float32Array> {
+  const model = await createModel(describeModel(name, graph), buildOptions(build));
   try {
-    expect(model.info.wasmPath, `${name}: kernel build in use`).toBe(build);
+    expect(model.info.wasmPath, `${name}: kernel build in use`).toBe(buildPath(build));
     return model.predict(input, { height, width });
   } finally {
     model.dispose();

@@ -3,9 +3,15 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { createModel, efficientNetArchitecture, randomGraph } from '../../src/index.js';
 import type { ModelDescription } from '../../src/graph/spec.js';
-import { RELAXED_SIMD_WASM_BASE64, SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from '../../src/wasm/binaries.generated.js';
+import {
+  RELAXED_SIMD_THREADS_WASM_BASE64,
+  RELAXED_SIMD_WASM_BASE64,
+  SCALAR_WASM_BASE64,
+  SIMD_THREADS_WASM_BASE64,
+  SIMD_WASM_BASE64,
+} from '../../src/wasm/binaries.generated.js';
 import { KERNEL_EXPORT_NAMES } from '../../src/wasm/kernels.js';
-import { BUILDS } from '../support/buffers.js';
+import { BUILDS, buildOptions, buildPath } from '../support/buffers.js';
 import { REPOSITORY_ROOT } from '../support/fixtures.js';
 
 // The wasmModule option exists for runtimes that forbid compiling wasm from bytes, such as
@@ -51,6 +57,11 @@ describe('wasmModule option', () => {
     expect(readFileSync(wasmFile('simd')).equals(Buffer.from(SIMD_WASM_BASE64, 'base64')), 'kernels-simd.wasm').toBe(true);
     expect(readFileSync(wasmFile('scalar')).equals(Buffer.from(SCALAR_WASM_BASE64, 'base64')), 'kernels-scalar.wasm').toBe(true);
     expect(readFileSync(wasmFile('relaxed-simd')).equals(Buffer.from(RELAXED_SIMD_WASM_BASE64, 'base64')), 'kernels-relaxed-simd.wasm').toBe(true);
+    expect(readFileSync(wasmFile('simd-threads')).equals(Buffer.from(SIMD_THREADS_WASM_BASE64, 'base64')), 'kernels-simd-threads.wasm').toBe(true);
+    expect(
+      readFileSync(wasmFile('relaxed-simd-threads')).equals(Buffer.from(RELAXED_SIMD_THREADS_WASM_BASE64, 'base64')),
+      'kernels-relaxed-simd-threads.wasm',
+    ).toBe(true);
   });
 
   test.each(BUILDS)('KERNEL_EXPORT_NAMES lists every %s export', (build) => {
@@ -61,8 +72,8 @@ describe('wasmModule option', () => {
   test.each(BUILDS)('precompiled %s build matches embedded', async (build) => {
     const description = tinyModelDescription();
     const precompiled = await createModel(description, { wasmModule: modules[build] });
-    const embedded = await createModel(description, { wasmPath: build });
-    expect(precompiled.info.wasmPath).toBe(build);
+    const embedded = await createModel(description, buildOptions(build));
+    expect(precompiled.info.wasmPath).toBe(buildPath(build));
     const input = seededInput(SIDE * SIDE * 3);
     const expected = embedded.predict(input);
     const actual = precompiled.predict(input);

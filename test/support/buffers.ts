@@ -1,12 +1,35 @@
-import { KernelInstance, wasmSupport, type WasmPath } from '../../src/wasm/instantiate.js';
+import { compileKernels, KernelInstance, wasmSupport, type WasmPath } from '../../src/wasm/instantiate.js';
 import { OVERREAD_BYTES } from '../../src/wasm/kernels.js';
 
+/** A kernel build as the tests run it: an instruction set, alone or in its shared-memory build for threads. */
+export type TestBuild = WasmPath | 'simd-threads' | 'relaxed-simd-threads';
+
 /**
- * The kernel builds every kernel test runs on. The relaxed-SIMD build joins
- * when the runtime supports it: vitest.config.ts starts the test workers with
- * --experimental-wasm-relaxed-simd, which Node 20 needs for it.
+ * The kernel builds every kernel test runs on. The relaxed-SIMD builds join
+ * when the runtime supports them: vitest.config.ts starts the test workers
+ * with --experimental-wasm-relaxed-simd, which Node 20 needs for them. The
+ * thread builds join where threads can run.
  */
-export const BUILDS: readonly WasmPath[] = wasmSupport().relaxedSimd ? ['simd', 'scalar', 'relaxed-simd'] : ['simd', 'scalar'];
+export const BUILDS: readonly TestBuild[] = [
+  'simd',
+  'scalar',
+  ...(wasmSupport().relaxedSimd ? (['relaxed-simd'] as const) : []),
+  ...(wasmSupport().threads ? (['simd-threads'] as const) : []),
+  ...(wasmSupport().threads && wasmSupport().relaxedSimd ? (['relaxed-simd-threads'] as const) : []),
+];
+
+/** Threads of a model on a thread build: 3, so the chunks of a layer do not divide evenly between threads. */
+export const TEST_THREADS = 3;
+
+/** The instruction set of a test build, as info.wasmPath reports it. */
+export function buildPath(build: TestBuild): WasmPath {
+  return build.replace(/-threads$/, '') as WasmPath;
+}
+
+/** loadModel options that run a model on a test build: one thread, or TEST_THREADS on a thread build. */
+export function buildOptions(build: TestBuild): { wasmPath: WasmPath; numThreads: number } {
+  return { wasmPath: buildPath(build), numThreads: build.endsWith('-threads') ? TEST_THREADS : 1 };
+}
 
 /**
  * Guard pattern written into the OVERREAD_BYTES after every buffer: the bytes of
@@ -33,9 +56,15 @@ export class Arena {
 
   private constructor(readonly kernels: KernelInstance) {}
 
-  /** Creates a fresh instance of one build, so every case starts from empty memory. */
-  static async create(path: WasmPath): Promise<Arena> {
-    return new Arena(await KernelInstance.create(path));
+  /**
+   * Creates a fresh instance of one build, so every case starts from empty
+   * memory. A thread build runs here on the calling thread, on its shared memory.
+   */
+  static async create(build: TestBuild): Promise<Arena> {
+    if (build === 'simd-threads' || build === 'relaxed-simd-threads') {
+      return new Arena(await KernelInstance.create('auto', await compileKernels(build), 1));
+    }
+    return new Arena(await KernelInstance.create(build));
   }
 
   get exports() {
