@@ -122,8 +122,11 @@ export interface ModelInfo {
  * fully loaded, or this throws.
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
+  // Options fail before anything is read or downloaded.
+  checkLoadOptions(options);
   // The kernels compile, and run their warm-up, while the model file is read.
-  const kernels = createKernels(options);
+  const cancelled = { value: false };
+  const kernels = createKernels(options, cancelled);
   // A kernel error can arrive while the file is still being read. The await below reports it,
   // or it is dropped when the read fails first. Without a handler now, Node would end the
   // process on the unhandled rejection.
@@ -133,6 +136,7 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
     description = await readModelDescription(source, options);
   } catch (error) {
     // Nothing half-loaded stays: the kernels leave the thread pool once they are ready.
+    cancelled.value = true;
     kernels.then((instance) => instance.dispose(), () => undefined);
     throw error;
   }
@@ -152,20 +156,40 @@ export async function readModelDescription(source: ModelSource, options: ModelDo
 
 /** Prepares an imported or built graph to run on a fresh kernel instance. */
 export async function createModel(description: ModelDescription, options: LoadModelOptions = {}): Promise<Model> {
+  checkLoadOptions(options);
   return createModelOn(description, options, await createKernels(options));
 }
 
 let warnedNoThreads = false;
 
 /** Creates the kernel instance for a model: its build and its threads. */
-async function createKernels(options: LoadModelOptions): Promise<KernelInstance> {
+/** Shows an option's value in an error message: NaN and Infinity as themselves, not as JSON's null. */
+function shown(value: unknown): string {
+  return typeof value === 'number' ? String(value) : JSON.stringify(value);
+}
+
+/** Checks the options that do not depend on the model, before the model is read. */
+function checkLoadOptions(options: LoadModelOptions): void {
   const requested = options.numThreads ?? 'auto';
-  if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1)) {
-    throw new Error(`Invalid numThreads: expected 'auto' or a positive integer, but got ${JSON.stringify(requested)}.`);
+  if (requested !== 'auto' && !(typeof requested === 'number' && Number.isInteger(requested) && requested >= 1)) {
+    throw new Error(`Invalid numThreads: expected 'auto' or a positive integer, but got ${shown(requested)}.`);
   }
   if (options.batching !== undefined) checkBatching(options.batching);
+  if (options.normalization !== undefined) checkNormalization(options.normalization);
+  if (options.wasmPath !== undefined && options.wasmModule === undefined) {
+    if (resolveWasmPath(options.wasmPath) === 'scalar' && requested !== 'auto' && requested > 1) {
+      throw new Error('Invalid numThreads: the scalar kernel build runs on one thread. Pass numThreads: 1, or a SIMD wasmPath.');
+    }
+  }
+}
+
+async function createKernels(options: LoadModelOptions, cancelled = { value: false }): Promise<KernelInstance> {
+  const requested = options.numThreads ?? 'auto';
   const path = options.wasmPath ?? 'auto';
-  let threads = requested === 'auto' ? await availableCores() : requested;
+  const cores = await availableCores();
+  // A load whose file read has already failed starts no worker.
+  if (cancelled.value) throw new Error('The load was cancelled.');
+  let threads = requested === 'auto' ? cores : requested;
   if (threads > 1) {
     const reason = threadsUnavailableReason();
     const browserPage = typeof (globalThis as { document?: unknown }).document === 'object';
@@ -203,7 +227,7 @@ async function createKernels(options: LoadModelOptions): Promise<KernelInstance>
 function checkBatching(value: { maxBatch: number; maxDelayMs?: number }): void {
   if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxBatch) || value.maxBatch < 1) {
     throw new Error(
-      `Invalid batching option: expected { maxBatch: a positive integer, maxDelayMs?: milliseconds }, but got ${JSON.stringify(value)}.`,
+      `Invalid batching option: expected { maxBatch: a positive integer, maxDelayMs?: milliseconds }, but got ${shown(value)}.`,
     );
   }
   if (value.maxDelayMs !== undefined && !(Number.isFinite(value.maxDelayMs) && value.maxDelayMs >= 0)) {

@@ -109,13 +109,15 @@ export function splitCall(call: KernelCall, parts: number): KernelCall[] | null 
 
 /**
  * gemm_f32(a, m, k, packed, n, bias, output, activation, residual, inputScale):
- * by rows when each part gets at least two row tiles, else by column panels.
+ * by rows when each part gets at least two row tiles or there are more row
+ * tiles than column panels, else by column panels.
  */
 function splitGemm(a: number[], parts: number): KernelCall[] | null {
   const [pointer, m, k, packed, n, bias, output, activation, residual, inputScale] = a;
   const tiles = Math.ceil(m / GEMM_TILE_ROWS);
   const panels = Math.ceil(n / GEMM_PANEL_COLUMNS);
-  if (tiles >= 2 * parts || (tiles >= parts && panels < parts)) {
+  // Rows when every part gets two tiles, or when rows still outnumber the panels; else panels.
+  if (tiles >= 2 * parts || (tiles >= 2 && tiles >= panels)) {
     return ranges(m, parts, GEMM_TILE_ROWS).map(([s, e]) =>
       kernelCall(
         'gemm_f32', pointer + 4 * s * k, e - s, k, packed, n, bias, output + 4 * s * n, activation,

@@ -176,9 +176,16 @@ port.listen((message) => {
 });
 `;
 
-const NODE_PREFIX = `
-const { parentPort } = require('node:worker_threads');
+/**
+ * The worker's program for node:worker_threads. An eval worker runs as
+ * CommonJS, or as an ES module when Node was started with --input-type=module,
+ * so it loads worker_threads with import(), which works in both.
+ */
+const NODE_SOURCE = `
+import('node:worker_threads').then(({ parentPort }) => {
 const port = { post: (message) => parentPort.postMessage(message), listen: (handler) => parentPort.on('message', handler) };
+${WORKER_BODY}
+});
 `;
 
 const WEB_PREFIX = `
@@ -216,6 +223,9 @@ export function threadsUnavailableReason(): string | null {
   if (!isNode() && typeof (globalThis as { Worker?: unknown }).Worker !== 'function') {
     return 'this runtime has no Web Workers';
   }
+  if (isNode() && workersForbidden()) {
+    return "Node's permission model forbids worker threads (start Node with --allow-worker to use threads)";
+  }
   try {
     // eslint-disable-next-line no-new
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
@@ -225,10 +235,24 @@ export function threadsUnavailableReason(): string | null {
   return null;
 }
 
-/** Returns true where workers come from node:worker_threads: Node, which has no global Worker. */
+/**
+ * Returns true where workers come from node:worker_threads: Node, and Deno and
+ * Bun, whose worker_threads workers (unlike their Web Workers in Deno) can be
+ * unreferenced, so that a script that never disposes its model still exits.
+ */
 function isNode(): boolean {
   const process = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof process?.versions?.node === 'string' && typeof (globalThis as { Worker?: unknown }).Worker !== 'function';
+  return typeof process?.versions?.node === 'string';
+}
+
+/** Node's permission model (--permission) without --allow-worker forbids workers. */
+function workersForbidden(): boolean {
+  const permission = (globalThis as { process?: { permission?: { has(scope: string): boolean } } }).process?.permission;
+  try {
+    return permission !== undefined && !permission.has('worker');
+  } catch {
+    return false;
+  }
 }
 
 /** Returns the number of logical cores: os.availableParallelism() in Node, navigator.hardwareConcurrency elsewhere. */
@@ -250,7 +274,12 @@ async function createWorker(): Promise<PoolWorker> {
   if (isNode()) {
     const specifier = 'node:worker_threads';
     const { Worker } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
-    const worker = new Worker(NODE_PREFIX + WORKER_BODY, { eval: true });
+    let worker: InstanceType<typeof Worker>;
+    try {
+      worker = new Worker(NODE_SOURCE, { eval: true });
+    } catch (error) {
+      throw new ThreadStartError(`Failed to start a worker thread: ${(error as Error).message}`, { cause: error });
+    }
     worker.unref();
     return {
       post: (message, transfer) => worker.postMessage(message, transfer as never),
