@@ -199,7 +199,8 @@ async function createKernels(options: LoadModelOptions, cancelled = { value: fal
           !WebAssembly.Module.imports(options.wasmModule).some((entry) => entry.kind === 'memory')
         : resolveWasmPath(path) === 'scalar';
     if (reason !== null) {
-      // Where no thread can ever run (an edge runtime), 'auto' quietly means one; a request or a page that could be isolated gets told.
+      // Where no thread can ever run (an edge runtime), 'auto' quietly means one. An explicit request,
+      // or a browser page that could be made cross-origin isolated, gets the warning.
       if ((requested !== 'auto' || browserPage) && !warnedNoThreads) {
         warnedNoThreads = true;
         console.warn(`efficientnet-wasm: running on one thread, because ${reason}.`);

@@ -259,7 +259,7 @@ export class GraphExecutor {
    * Runs the graph on a normalized NHWC input [batch, height, width, channels]
    * and returns a copy of the output, the images' outputs one after another.
    * The images of a batch share each weight load of the 1x1 convolutions and
-   * dense layers; on a thread pool, each layer's work is split between threads.
+   * dense layers. On a thread pool, each layer's work is split between threads.
    */
   run(input: Float32Array, height: number, width: number, batch = 1): Float32Array {
     const run = this.prepare(height, width, batch);
@@ -583,7 +583,7 @@ export class GraphExecutor {
       layerOutputStep(layer, output, outPixels);
       return { height: rows.outSize, width: cols.outSize };
     };
-    /** A global pool of a [pixels, channels] tensor per image into [channels]. */
+    /** Adds a global pool step: a [pixels, channels] tensor per image into [channels]. */
     const poolStep = (source: string, pixels: number, channels: number, output: string, kernel: 'global_avg_pool_f32' | 'global_max_pool_f32') => {
       declare(output, channels);
       steps.push({

@@ -1,8 +1,8 @@
 /**
  * Divides the work of a layer's kernel calls into parts for threads. A part of
  * a call is the same kernel on a slice of the output, with pointers and sizes
- * moved to the slice, so every output value is computed by the same code, in
- * the same order, as without threads: results are bit-identical.
+ * moved to the slice. Every output value is then computed by the same code, in
+ * the same order, as without threads, so results are bit-identical.
  *
  * Slices: output rows (GEMM rows in tiles of 4, convolution output rows) when
  * there are enough of them, else the GEMM's packed column panels, which serve
@@ -20,7 +20,7 @@ export function kernelCall(kernel: KernelName, ...args: number[]): KernelCall {
   return { kernel: INDEX.get(kernel)!, args };
 }
 
-/** The name of a call's kernel. */
+/** Returns the name of a call's kernel. */
 export function kernelName(call: KernelCall): KernelName {
   return KERNEL_CALL_NAMES[call.kernel];
 }
@@ -132,9 +132,9 @@ function splitGemm(a: number[], parts: number): KernelCall[] | null {
 }
 
 /**
- * A convolution's output rows [s, e) as a call on its own: the input pointer
- * moves to the first input row the slice reads, and the top padding shrinks
- * to what remains above it. heightIndex, strideIndex and padIndex are the
+ * Splits a convolution call by output rows. The call for rows [s, e) moves the
+ * input pointer to the first input row the slice reads, and shrinks the top
+ * padding to what remains above it. heightIndex, strideIndex and padIndex are the
  * positions of outH, stride and padTop in the call's arguments.
  */
 function splitConvRows(
@@ -169,12 +169,12 @@ function splitConvRows(
 
 /** Chunks per thread that a layer is cut into, so that a late or descheduled thread holds up little of it. */
 const CHUNKS_PER_THREAD = 4;
-/** Least work of a chunk, in the units of callWork: smaller chunks cost more in hand-off than they save. */
+/** Minimum work of a chunk, in the units of callWork: smaller chunks cost more in hand-off than they save. */
 const MIN_CHUNK_WORK = 25_000;
 
 /**
  * Divides a layer's calls into chunks for threads to claim. When every call
- * splits, chunk c holds slice c of every call; otherwise calls that are
+ * splits, chunk c contains slice c of every call; otherwise calls that are
  * independent (one per image) go into the chunks whole. Returns null when the
  * layer is better run on one thread.
  */
