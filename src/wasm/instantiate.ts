@@ -62,7 +62,8 @@ export function resolveWasmPath(requested: WasmPath | 'auto' = 'auto'): WasmPath
   if (requested === 'relaxed-simd' && !support.relaxedSimd) {
     throw new Error(
       "The 'relaxed-simd' kernel build was requested, but this runtime does not support WebAssembly relaxed SIMD " +
-        "(Node 20 needs --experimental-wasm-relaxed-simd). Use wasmPath: 'auto' or 'simd'.",
+        "(Node 20 validates it only when started as node --experimental-wasm-relaxed-simd, a flag that NODE_OPTIONS " +
+        "does not accept; Node 22 validates it by default). Use wasmPath: 'auto' or 'simd' (CLI: --wasm auto or simd).",
     );
   }
   if (requested !== 'relaxed-simd' && requested !== 'simd' && requested !== 'scalar') {
@@ -135,8 +136,8 @@ function checkKernelModule(module: unknown): asserts module is WebAssembly.Modul
     if (module === null) actual = 'null';
     else if (typeof module === 'object') actual = module.constructor?.name ?? 'an object';
     throw new TypeError(
-      `Invalid wasmModule: expected a WebAssembly.Module (the default import of 'efficientnet-wasm/kernels-simd.wasm' ` +
-        `or 'kernels-scalar.wasm' in a Worker), but got ${actual}.`,
+      `Invalid wasmModule: expected a WebAssembly.Module (the default import of 'efficientnet-wasm/kernels-relaxed-simd.wasm', ` +
+        `'kernels-simd.wasm' or 'kernels-scalar.wasm' in a Worker), but got ${actual}.`,
     );
   }
   const names = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name));
@@ -144,7 +145,8 @@ function checkKernelModule(module: unknown): asserts module is WebAssembly.Modul
   if (missing.length > 0) {
     throw new Error(
       `Invalid wasmModule: it lacks the kernel exports ${missing.join(', ')}, so it is not the kernel module of ` +
-        'this version of efficientnet-wasm. Import kernels-simd.wasm or kernels-scalar.wasm from the same package install.',
+        'this version of efficientnet-wasm. Import kernels-relaxed-simd.wasm, kernels-simd.wasm or kernels-scalar.wasm ' +
+          'from the same package install.',
     );
   }
 }
@@ -181,7 +183,8 @@ export class KernelInstance {
   /**
    * Instantiates a kernel build ('auto' picks the fastest build the runtime validates).
    * A precompiled module is used in place of compiling the embedded build, and its
-   * build (read from its simdBuild export) must match a requested 'simd' or 'scalar'.
+   * build (read from its simdBuild and relaxedSimdBuild exports) must match a
+   * requested wasmPath.
    * With threads above 1, the shared-memory build of the same instruction set runs
    * on the process's thread pool (the caller checks that threads are available).
    */

@@ -255,12 +255,21 @@ function workersForbidden(): boolean {
   }
 }
 
+/**
+ * Imports a Node built-in module. The specifier is assembled at run time, so
+ * that bundlers neither resolve it nor fold it into a literal import in
+ * browser builds.
+ */
+function importNodeModule(name: string): Promise<unknown> {
+  const specifier = ['node', name].join(':');
+  return import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
+}
+
 /** Returns the number of logical cores: os.availableParallelism() in Node, navigator.hardwareConcurrency elsewhere. */
 export async function availableCores(): Promise<number> {
   if (isNode()) {
     try {
-      const specifier = 'node:os';
-      const os = (await import(/* @vite-ignore */ specifier)) as { availableParallelism?: () => number; cpus(): unknown[] };
+      const os = (await importNodeModule('os')) as { availableParallelism?: () => number; cpus(): unknown[] };
       return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
     } catch {
       return 1;
@@ -272,8 +281,7 @@ export async function availableCores(): Promise<number> {
 
 async function createWorker(): Promise<PoolWorker> {
   if (isNode()) {
-    const specifier = 'node:worker_threads';
-    const { Worker } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
+    const { Worker } = (await importNodeModule('worker_threads')) as typeof import('node:worker_threads');
     let worker: InstanceType<typeof Worker>;
     try {
       worker = new Worker(NODE_SOURCE, { eval: true });

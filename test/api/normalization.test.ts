@@ -115,8 +115,15 @@ describe('loadModel kernel errors', () => {
   });
 
   it('missing file wins over a kernel error', async () => {
-    await expect(loadModel('no/such/tiny.safetensors', { wasmPath: 'gpu' as never })).rejects.toThrow(
+    // An invalid wasmModule fails only when the kernels start, which runs alongside the file read.
+    await expect(loadModel('no/such/tiny.safetensors', { wasmModule: 'not a module' as never })).rejects.toThrow(
       'Model file not found: no/such/tiny.safetensors. Check the path.',
+    );
+  });
+
+  it('invalid wasmPath fails before the file is read', async () => {
+    await expect(loadModel('no/such/tiny.safetensors', { wasmPath: 'gpu' as never })).rejects.toThrow(
+      'Invalid wasmPath: expected \'auto\', \'relaxed-simd\', \'simd\' or \'scalar\', but got "gpu".',
     );
   });
 });

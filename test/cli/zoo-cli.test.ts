@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, FIXTURES_MISSING, FLOWER_MODEL, REPOSITORY_ROOT, fixturesPresent } from '../support/fixtures.js';
@@ -166,7 +166,9 @@ describe('effnet bench', () => {
     expect(bench.inputSize).toEqual({ height: 224, width: 224 });
     // The CLI runs in a Node started with no options, so it picks what such a Node validates.
     expect(bench.wasmPath).toBe(defaultBuildFor(probeNodeSupport([])));
-    expect(bench.threads).toBe(1);
+    // --threads defaults to auto: one thread per core of this machine.
+    expect(bench.threads).toBe(os.availableParallelism());
+    expect(bench.batch).toBe(1);
     expect(bench.runs).toBe(3);
     expect(bench.warmupRuns).toBe(1);
     expect(bench.timesMs).toHaveLength(3);

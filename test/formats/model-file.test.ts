@@ -7,7 +7,7 @@ import { importModelFile, isModelFile, ModelFileError, serializeModel } from '..
 import { efficientNetArchitecture, randomGraph } from '../../src/graph/configs.js';
 import type { Graph, ModelDescription, PointwiseLayer } from '../../src/graph/spec.js';
 import { createModel, loadModel, type Model } from '../../src/model.js';
-import { BUILDS } from '../support/buffers.js';
+import { BUILDS, buildOptions } from '../support/buffers.js';
 import { FIXTURES_MISSING, FLOWER_MODEL, MOBILENET_MODEL, fixturesPresent, readInput } from '../support/fixtures.js';
 import { Random } from '../support/prng.js';
 
@@ -211,11 +211,11 @@ function expectSameDescription(reloaded: ModelDescription, original: ModelDescri
   }
 }
 
-/** Runs both descriptions on both kernel builds and checks outputs bit for bit and info field by field. */
+/** Runs both descriptions on every kernel build and checks outputs bit for bit and info field by field. */
 async function expectSameModel(original: ModelDescription, reloaded: ModelDescription, input: Float32Array, size?: { height: number; width: number }) {
   for (const wasmPath of BUILDS) {
-    const before: Model = await createModel(original, { wasmPath });
-    const after: Model = await createModel(reloaded, { wasmPath });
+    const before: Model = await createModel(original, buildOptions(wasmPath));
+    const after: Model = await createModel(reloaded, buildOptions(wasmPath));
     try {
       const expected = before.predict(input, size);
       const actual = after.predict(input, size);

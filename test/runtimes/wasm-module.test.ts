@@ -100,8 +100,8 @@ describe('wasmModule option', () => {
     const bytes = readFileSync(wasmFile('simd'));
     const options = { wasmModule: new Uint8Array(bytes) as unknown as WebAssembly.Module };
     await expect(createModel(tinyModelDescription(), options)).rejects.toThrow(
-      "Invalid wasmModule: expected a WebAssembly.Module (the default import of 'efficientnet-wasm/kernels-simd.wasm' " +
-        "or 'kernels-scalar.wasm' in a Worker), but got Uint8Array.",
+      "Invalid wasmModule: expected a WebAssembly.Module (the default import of 'efficientnet-wasm/kernels-relaxed-simd.wasm', " +
+        "'kernels-simd.wasm' or 'kernels-scalar.wasm' in a Worker), but got Uint8Array.",
     );
   });
 
@@ -121,6 +121,6 @@ describe('wasmModule option', () => {
     const message = (error as Error).message;
     expect(message).toContain('Invalid wasmModule: it lacks the kernel exports memory, simdBuild, relaxedSimdBuild, conv2d_f32');
     expect(message).not.toContain('heapBase,');
-    expect(message).toContain('Import kernels-simd.wasm or kernels-scalar.wasm from the same package install.');
+    expect(message).toContain('Import kernels-relaxed-simd.wasm, kernels-simd.wasm or kernels-scalar.wasm from the same package install.');
   });
 });
