@@ -161,15 +161,75 @@ export async function createModel(description: ModelDescription, options: LoadMo
 }
 
 let warnedNoThreads = false;
+let warnedManyThreads = false;
 
 /** Creates the kernel instance for a model: its build and its threads. */
+/** Names the type of a value for an error message: a class name (Uint8Array, Array) or a typeof. */
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'an object';
+  return typeof value;
+}
+
 /** Shows an option's value in an error message: NaN and Infinity as themselves, not as JSON's null. */
 function shown(value: unknown): string {
   return typeof value === 'number' ? String(value) : JSON.stringify(value);
 }
 
+/** Every key that loadModel and createModel take, to catch a misspelled option. */
+const LOAD_OPTION_KEYS = [
+  'wasmPath', 'numThreads', 'batching', 'wasmModule', 'quantizationGrid', 'labels', 'normalization',
+  'onProgress', 'cacheDir', 'modelBaseUrl', 'registry',
+] as const satisfies readonly (keyof LoadModelOptions)[];
+
+/** Returns the known name closest to a misspelled one (by edit distance), or null when none is close. */
+function closestName(name: string, names: readonly string[]): string | null {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let diagonal = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const above = row[j];
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+        diagonal = above;
+      }
+    }
+    return row[b.length];
+  };
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const candidate of names) {
+    const d = distance(name, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Rejects keys that an options object does not take, naming the closest known key. */
+function checkKeys(what: string, value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const close = closestName(key, known);
+    throw new Error(
+      `Unknown ${what} ${JSON.stringify(key)}${close ? `: did you mean ${close}?` : '.'} ` +
+        `The options are ${known.join(', ')}.`,
+    );
+  }
+}
+
 /** Checks the options that do not depend on the model, before the model is read. */
 function checkLoadOptions(options: LoadModelOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Invalid options: expected an object such as { numThreads: 2 }, but got ${shown(options)}.`);
+  }
+  checkKeys('loadModel option', options, LOAD_OPTION_KEYS);
+  if (options.numThreads === null) {
+    throw new Error("Invalid numThreads: expected 'auto' or a positive integer, but got null. Leave it out for 'auto'.");
+  }
   const requested = options.numThreads ?? 'auto';
   if (requested !== 'auto' && !(typeof requested === 'number' && Number.isInteger(requested) && requested >= 1)) {
     throw new Error(`Invalid numThreads: expected 'auto' or a positive integer, but got ${shown(requested)}.`);
@@ -190,6 +250,14 @@ async function createKernels(options: LoadModelOptions, cancelled = { value: fal
   // A load whose file read has already failed starts no worker.
   if (cancelled.value) throw new Error('The load was cancelled.');
   let threads = requested === 'auto' ? cores : requested;
+  if (threads > 2 * cores && !warnedManyThreads) {
+    warnedManyThreads = true;
+    console.warn(
+      `efficientnet-wasm: numThreads ${threads} is more than twice the ${cores} cores available. Each thread starts a ` +
+        "worker with its own copy of the kernels, and threads beyond the cores take turns on them. Pass numThreads: 'auto' " +
+        'for one thread per core.',
+    );
+  }
   if (threads > 1) {
     const reason = threadsUnavailableReason();
     const browserPage = typeof (globalThis as { document?: unknown }).document === 'object';
@@ -226,13 +294,16 @@ async function createKernels(options: LoadModelOptions, cancelled = { value: fal
 
 /** Checks the batching option. */
 function checkBatching(value: { maxBatch: number; maxDelayMs?: number }): void {
+  if (typeof value === 'object' && value !== null) checkKeys('batching option', value, ['maxBatch', 'maxDelayMs']);
   if (typeof value !== 'object' || value === null || !Number.isInteger(value.maxBatch) || value.maxBatch < 1) {
     throw new Error(
       `Invalid batching option: expected { maxBatch: a positive integer, maxDelayMs?: milliseconds }, but got ${shown(value)}.`,
     );
   }
-  if (value.maxDelayMs !== undefined && !(Number.isFinite(value.maxDelayMs) && value.maxDelayMs >= 0)) {
-    throw new Error(`Invalid batching option: maxDelayMs must be a number of milliseconds, 0 or more, but got ${value.maxDelayMs}.`);
+  if (value.maxDelayMs !== undefined && !(typeof value.maxDelayMs === 'number' && Number.isFinite(value.maxDelayMs) && value.maxDelayMs >= 0)) {
+    throw new Error(
+      `Invalid batching option: maxDelayMs must be a finite number of milliseconds, 0 or more, but got ${shown(value.maxDelayMs)}.`,
+    );
   }
 }
 
@@ -247,6 +318,17 @@ function createModelOn(description: ModelDescription, options: LoadModelOptions,
 }
 
 function prepareModel(description: ModelDescription, options: LoadModelOptions, kernels: KernelInstance): Model {
+  if (options.normalization === undefined) {
+    const { normalization } = description as { normalization?: unknown };
+    if (typeof normalization !== 'object' || normalization === null) {
+      throw new Error(
+        `Invalid model description: ${description.name} has no normalization, which classify() needs. Give the ` +
+          'description normalization: { mean: [r, g, b], std: [r, g, b] } in 0-255 pixel units, or pass it as the ' +
+          'normalization option.',
+      );
+    }
+    checkNormalization(normalization as Normalization);
+  }
   if (options.normalization !== undefined) {
     if (description.graph.inputGrid !== undefined) {
       throw new Error(
@@ -378,7 +460,9 @@ export class Model {
     const executor = this.requireExecutor();
     const { height, width } = this.predictSize(size, 'predict');
     if (!(input instanceof Float32Array)) {
-      throw new TypeError(`Invalid input: predict() takes a Float32Array, but got ${input === null ? 'null' : typeof input}.`);
+      throw new TypeError(
+        `Invalid input: predict() takes a Float32Array, but got ${typeName(input)}. Convert it with Float32Array.from(values).`,
+      );
     }
     this.checkTensor(input, height, width, '');
     if (this.description.inputSpace !== 'pixels') return executor.run(input, height, width);
@@ -404,7 +488,10 @@ export class Model {
     const batch = new Float32Array(count * inputs.length);
     inputs.forEach((input, index) => {
       if (!(input instanceof Float32Array)) {
-        throw new TypeError(`Invalid inputs[${index}]: predictBatch() takes Float32Array tensors, but got ${input === null ? 'null' : typeof input}.`);
+        throw new TypeError(
+          `Invalid inputs[${index}]: predictBatch() takes Float32Array tensors, but got ${typeName(input)}. ` +
+            'Convert it with Float32Array.from(values).',
+        );
       }
       this.checkTensor(input, height, width, `inputs[${index}] `);
       if (this.description.inputSpace === 'pixels') this.normalizePixels(input, batch, index * count);
@@ -468,12 +555,19 @@ export class Model {
     if (!Array.isArray(images)) throw new TypeError('Invalid images: classifyBatch() takes an array of images.');
     const batchSize = options.batchSize ?? this.batching?.maxBatch ?? DEFAULT_BATCH;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new Error(`Invalid batchSize: expected a positive integer, but got ${batchSize}.`);
+      throw new Error(`Invalid batchSize: expected a positive integer, but got ${shown(batchSize)}.`);
     }
     const start = performance.now();
-    const decoded = await Promise.all(images.map(async (image) => {
+    const decoded = await Promise.all(images.map(async (image, index) => {
       const begin = performance.now();
-      const pixels = await readImage(image);
+      let pixels: PixelData;
+      try {
+        pixels = await readImage(image);
+      } catch (error) {
+        // One unreadable image fails the whole call, so the message says which one it was.
+        if (error instanceof Error) error.message = `classifyBatch() image ${index}: ${error.message}`;
+        throw error;
+      }
       return { pixels, decodeMs: performance.now() - begin };
     }));
     const channels = this.description.graph.inputChannels;

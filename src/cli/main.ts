@@ -73,7 +73,8 @@ interface Options {
   runs: number;
   warmup: number;
   size: { height: number; width: number } | null;
-  benchOptionGiven: boolean;
+  /** The bench-only options given (--runs, --warmup, --size, --batch), for the error on other commands. */
+  benchOptionsGiven: string[];
 }
 
 function parse(argv: string[]): { command: string | undefined; files: string[]; options: Options; help: boolean; version: boolean } {
@@ -173,8 +174,9 @@ function parse(argv: string[]): { command: string | undefined; files: string[]; 
       runs,
       warmup,
       size,
-      benchOptionGiven:
-        values.runs !== undefined || values.warmup !== undefined || values.size !== undefined || values.batch !== undefined,
+      benchOptionsGiven: (['runs', 'warmup', 'size', 'batch'] as const)
+        .filter((name) => values[name] !== undefined)
+        .map((name) => `--${name}`),
     },
     help: Boolean(values.help),
     version: Boolean(values.version),
@@ -218,9 +220,12 @@ function describeParseError(error: Error & { code?: string }): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `Unknown option ${option ?? ''}: run "effnet --help" for the list of options.`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      // A value that starts with "-" (e.g. --top-k -1) is read as another option.
-      return `Invalid or missing value for ${option?.replace(/^(--?[^ =]+).*$/, '$1') ?? 'an option'}: ` +
-        'give it a value, as in --top-k 3 (write --top-k=-1 to pass a value that starts with "-").';
+      {
+        // A value that starts with "-" (e.g. --top-k -1) is read as another option.
+        const name = option?.replace(/^(--?[^ =]+).*$/, '$1') ?? '--top-k';
+        return `Invalid or missing value for ${name}: give it a value, as in ${name} 3 ` +
+          `(write ${name}=-1 to pass a value that starts with "-").`;
+      }
     default:
       return error.message;
   }
@@ -401,8 +406,9 @@ async function main(argv: string[]): Promise<number> {
   if (options.output !== undefined && command !== 'convert') {
     throw new UsageError(`Unexpected --output: only "convert" writes a file, "${command}" prints its results.`);
   }
-  if (options.benchOptionGiven && command !== 'bench') {
-    throw new UsageError(`Unexpected --runs, --warmup or --size: only "bench" takes them, not "${command}".`);
+  if (options.benchOptionsGiven.length > 0 && command !== 'bench') {
+    const given = options.benchOptionsGiven.join(', ');
+    throw new UsageError(`Unexpected ${given}: only "bench" takes ${options.benchOptionsGiven.length === 1 ? 'it' : 'them'}, not "${command}".`);
   }
   switch (command) {
     case 'convert':

@@ -204,6 +204,12 @@ describe('effnet bench', () => {
     expect(size.stderr).toContain('effnet: Invalid --size: expected HEIGHTxWIDTH in pixels, as in 224x224, but got "224".');
     const misplaced = await effnet(['classify', 'photo.jpg', '--runs', '3']);
     expect(misplaced.code).toBe(2);
-    expect(misplaced.stderr).toContain('effnet: Unexpected --runs, --warmup or --size: only "bench" takes them, not "classify".');
+    expect(misplaced.stderr).toContain('effnet: Unexpected --runs: only "bench" takes it, not "classify".');
+    const batch = await effnet(['classify', 'photo.jpg', '--batch', '4', '--size', '8x8']);
+    expect(batch.code).toBe(2);
+    expect(batch.stderr).toContain('effnet: Unexpected --size, --batch: only "bench" takes them, not "classify".');
+    const negative = await effnet(['info', '--threads', '-1']);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toContain('Invalid or missing value for --threads: give it a value, as in --threads 3 (write --threads=-1');
   });
 });
