@@ -1,11 +1,13 @@
 // Runs every runtime of a network in its own child process (bench/worker.mjs).
-// Before any timing, it checks that their outputs agree with this package's.
+// Before any timing, it checks that their outputs agree with this package's,
+// and that each batched output agrees with the same runtime's batch-1 outputs.
 // Then it times them in interleaved rounds. Each round gives every runtime the
 // same share of the time, in a rotated order, so load that comes and goes on
-// the machine spreads over all of them.
+// the machine spreads over all of them, the 1-thread and 2-thread runs alike.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { BATCH, root } from './models.mjs';
+import { plural } from './peers.mjs';
 
 const workerFile = path.join(root, 'bench', 'worker.mjs');
 
@@ -153,9 +155,39 @@ export function compareOutputs(output, references, tolerance, outputGrid) {
 }
 
 /**
- * Measures the runtimes of one network. Returns one result per adapter:
- * cold start, the agreement check per batch size, timing summaries per batch
- * size when the check passed, peak RSS, or the error that stopped it.
+ * Returns the order of one round. Runs of the same runtime at different thread
+ * counts form a group (the adapter's `group`), so they stay next to each other.
+ * The groups rotate by one place per round, and a group's runs swap places every
+ * other round, so no run is always timed first.
+ */
+export function roundOrder(timed, round) {
+  const groups = [];
+  for (const entry of timed) {
+    const key = entry.worker.adapter.group ?? entry.worker.adapter.id;
+    const group = groups.find((candidate) => candidate.key === key);
+    if (group) group.entries.push(entry);
+    else groups.push({ key, entries: [entry] });
+  }
+  const order = [];
+  for (let index = 0; index < groups.length; index++) {
+    const { entries } = groups[(index + round) % groups.length];
+    order.push(...(round % 2 === 0 ? entries : [...entries].reverse()));
+  }
+  return order;
+}
+
+/** Median of unsorted values. */
+function median(values) {
+  return percentile([...values].sort((a, b) => a - b), 0.5);
+}
+
+/**
+ * Measures the runtimes of one network. Returns one result per adapter: cold
+ * start, the active build and thread count, and the agreement checks per batch
+ * size. A batch is checked against the reference and against the runtime's own
+ * batch-1 outputs. When the checks pass, the result also has timing summaries
+ * and per-round medians per batch size, and peak RSS; else the error that
+ * stopped it.
  */
 export async function benchmarkNetwork({ network, adapters, files, outputGrid, options, log }) {
   const results = [];
@@ -165,28 +197,48 @@ export async function benchmarkNetwork({ network, adapters, files, outputGrid, o
 
   // Cold starts run one at a time, so no load of another runtime overlaps them.
   for (const adapter of adapters) {
-    const result = { adapter, details: null, cold: null, check: {}, timing: {}, peakRssBytes: null, error: null };
+    const result = {
+      adapter,
+      details: null,
+      active: null,
+      cold: null,
+      check: {},
+      selfCheck: {},
+      timing: {},
+      roundMedians: {},
+      batchOnePeakRssBytes: null,
+      peakRssBytes: null,
+      error: null,
+    };
     results.push(result);
     const reference = adapter.id === 'ours-simd';
     const worker = new Worker(adapter, { runtime: adapter.id, network: network.id, files, outputGrid, warmupMs: options.warmupMs, reference });
     try {
       const ready = await worker.request(null, 'ready');
       result.details = ready.details;
+      result.active = ready.active;
+      result.batchOnePeakRssBytes = ready.batchOnePeakRssBytes;
       result.cold = { importMs: ready.importMs, loadMs: ready.loadMs, firstMs: ready.firstMs, coldMs: ready.coldMs };
-      if (reference) references = ready.referenceOutputs;
+      if (reference) references = ready.singleOutputs;
       if (!references) throw new Error('the reference runtime (ours-simd) must load first and did not.');
       for (const [batch, output] of Object.entries(ready.outputs)) {
         result.check[batch] = compareOutputs(output, references.slice(0, Number(batch)), tolerance, outputGrid);
+        if (Number(batch) > 1) result.selfCheck[batch] = compareOutputs(output, ready.singleOutputs.slice(0, Number(batch)), tolerance, outputGrid);
       }
-      const failed = Object.entries(result.check).filter(([, check]) => !check.ok);
+      const failed = [
+        ...Object.entries(result.check).map(([batch, check]) => [`with efficientnet-wasm (simd, 1 thread) at batch ${batch}`, check]),
+        ...Object.entries(result.selfCheck).map(([batch, check]) => [`at batch ${batch} with its own batch-1 outputs`, check]),
+      ].filter(([, check]) => !check.ok);
       if (failed.length > 0) {
-        const [batch, check] = failed[0];
-        result.error = `disagrees with efficientnet-wasm (simd) at batch ${batch}: max error ${check.error} > ${check.limit}; not timed`;
+        const [where, check] = failed[0];
+        result.error = `disagrees ${where}: max error ${check.error} > ${check.limit}; not timed`;
         log(`  ${adapter.id}: ${result.error}`);
         await finish(worker, result);
         continue;
       }
-      log(`  ${adapter.id}: cold start ${ready.coldMs.toFixed(0)} ms, first run ${ready.firstMs[1].toFixed(1)} ms, agrees (max error ${Math.max(...Object.values(result.check).map((c) => c.error)).toExponential(2)})`);
+      const largest = Math.max(...[...Object.values(result.check), ...Object.values(result.selfCheck)].map((check) => check.error));
+      const active = `${result.active.build}, ${plural(result.active.threads, 'thread')}`;
+      log(`  ${adapter.id} (${active}): cold start ${ready.coldMs.toFixed(0)} ms, first run ${ready.firstMs[1].toFixed(1)} ms, agrees (max error ${largest.toExponential(2)})`);
       await worker.request({ type: 'warmup' }, 'warm');
       workers.push({ worker, result });
     } catch (error) {
@@ -198,16 +250,19 @@ export async function benchmarkNetwork({ network, adapters, files, outputGrid, o
   }
 
   // Interleaved rounds per batch size; a runtime that fails while timing keeps the samples it has.
+  // Each round's median is kept too, so two runtimes can be compared round by round.
   for (const batch of [1, BATCH]) {
     const timed = workers.filter(({ worker, result }) => worker.adapter.batches.includes(batch) && !result.error);
     const samples = new Map(timed.map(({ result }) => [result, []]));
+    for (const { result } of timed) result.roundMedians[batch] = new Array(options.rounds).fill(null);
     for (let round = 0; round < options.rounds; round++) {
-      const order = timed.map((_, index) => timed[(index + round) % timed.length]);
+      const order = roundOrder(timed, round);
       for (const { worker, result } of order) {
         if (result.error) continue;
         try {
           const reply = await worker.request({ type: 'time', batch, ms: options.minMs / options.rounds, minRuns: 2 }, 'samples');
           samples.get(result).push(...reply.samples);
+          result.roundMedians[batch][round] = median(reply.samples);
         } catch (error) {
           result.error = `failed while timing batch ${batch}: ${error.message.split('\n')[0]}`;
           log(`  ${worker.adapter.id}: ${result.error}`);

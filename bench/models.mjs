@@ -25,12 +25,13 @@ export const fixturesDir = path.resolve(root, '..', 'shared', 'fixtures', 'model
 export const B0_SEED = 1;
 export const B0_GAIN = 2;
 
-/** Number of images in a batched run, for the runtimes that take a batch. */
+/** Number of images in a batched run: one [BATCH, 224, 224, 3] input, or BATCH single calls where a runtime takes no batch. */
 export const BATCH = 8;
 
 export const NETWORKS = {
   b0: {
     id: 'b0',
+    short: 'EfficientNet-B0',
     title: `EfficientNet-B0, float32, seeded random weights (seed ${B0_SEED}, gain ${B0_GAIN}), 224x224`,
     size: 224,
     // Normalized float input in [-1, 1], as the Graph takes it.
@@ -38,6 +39,7 @@ export const NETWORKS = {
   },
   lite0: {
     id: 'lite0',
+    short: 'EfficientNet-Lite0 int8',
     title: 'EfficientNet-Lite0 int8 (fixture efficientnet_lite0_flowers_int8.tflite, 5 classes), 224x224',
     size: 224,
     // 0-255 integer pixel values: this package quantizes them to the uint8 input itself.
@@ -46,6 +48,7 @@ export const NETWORKS = {
   },
   mobilenet: {
     id: 'mobilenet',
+    short: 'MobileNetV2 uint8',
     title: 'MobileNetV2 1.0 uint8 (fixture mobilenet_v2_1.0_224_quant.tflite, 1001 classes), 224x224',
     size: 224,
     inputSpace: 'pixels',

@@ -1,6 +1,7 @@
 // Side-by-side benchmark: this package against TensorFlow.js (wasm backend),
 // onnxruntime-web, onnxruntime-node and TensorFlow Lite's wasm runtime, on the
-// same weights, batch 1 (and batch 8 where a runtime takes batches), one thread.
+// same weights, at batch 1 and batch 8, on 1 thread and (where the runtime has
+// threads in Node) 2 threads, in interleaved rounds of one run.
 //
 //   npm run build && npm run bench [-- options]
 //
@@ -13,7 +14,10 @@
 //                    because the agreement check compares against it
 //   --note=TEXT      a line printed at the top of BENCHMARKS.md
 //   --no-write       print only, leave BENCHMARKS.md as it is
-//   --profile        also measure B0's time per kernel (SIMD build), printed and added to the report
+//   --out=PATH       write the report to PATH instead of BENCHMARKS.md (for smoke runs)
+//   --profile        also measure B0's time per kernel (SIMD build, 1 and 2 threads), printed and added to the report
+//
+// A short smoke run: npm run bench -- --min-ms=400 --rounds=2 --warmup-ms=100 --no-write
 //
 // Writes BENCHMARKS.md at the repository root. bench/README.md describes the
 // method and each runtime's setup.
@@ -68,6 +72,7 @@ const runtimeIds = list('only', ADAPTERS.map((adapter) => adapter.id));
 if (!runtimeIds.includes('ours-simd')) runtimeIds.unshift('ours-simd');
 const note = option('note', null);
 const write = !process.argv.includes('--no-write');
+const reportFile = path.resolve(option('out', path.join(root, 'BENCHMARKS.md')));
 // Arguments with spaces or quotes are single-quoted, so the printed command can be pasted into a shell.
 const shellQuote = (arg) => (/^[\w.,=\/:-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
 const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellQuote)] : [])].join(' ');
@@ -124,8 +129,7 @@ if (write) {
     profile,
     date: new Date().toISOString().slice(0, 10),
   });
-  const file = path.join(root, 'BENCHMARKS.md');
-  writeFileSync(file, report);
-  log(`\nWrote ${file}`);
+  writeFileSync(reportFile, report);
+  log(`\nWrote ${reportFile}`);
 }
 

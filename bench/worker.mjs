@@ -5,7 +5,10 @@
 // { runtime, network, files, outputGrid, warmupMs, reference }. It loads the
 // model, then replies to the parent's messages over IPC:
 //   (on start)            -> ready: cold start split into import, load and
-//                            first run, plus the first outputs of each batch size
+//                            first run, the peak RSS after it, the active build
+//                            and thread count, the
+//                            first outputs of each batch size, and each image's
+//                            batch-1 output (for the batched runs' agreement)
 //   { type: 'warmup' }    -> warm: each batch size ran for warmupMs, not recorded
 //   { type: 'time', batch, ms, minRuns } -> samples: per-run ms, at least
 //                            minRuns runs and at least ms in total
@@ -55,6 +58,8 @@ async function start() {
   const runBatchOne = adapter.prepare(handle, images.get(1));
   const firstOutput = await runBatchOne();
   const firstEnd = performance.now();
+  // Before the batch runs allocate their larger tensors, so the peak at batch 1 can be reported apart.
+  const batchOnePeakRssBytes = peakRssBytes();
 
   const runners = new Map([[1, runBatchOne]]);
   const outputs = { 1: firstOutput };
@@ -66,23 +71,26 @@ async function start() {
     firstMs[batch] = performance.now() - start;
     runners.set(batch, run);
   }
-  // This package runs batch 1 only, so its outputs for the other images of a batch serve as the reference there.
-  const referenceOutputs = [];
-  if (config.reference) {
+  // Each image of the batch run alone: the parent checks the batched output against
+  // these, and the reference runtime's serve as the reference for every runtime.
+  const singleOutputs = [];
+  if (config.reference || adapter.batches.includes(BATCH)) {
     for (let index = 0; index < BATCH; index++) {
-      referenceOutputs.push(await adapter.prepare(handle, [makeImage(network, index)])());
+      singleOutputs.push(await adapter.prepare(handle, [makeImage(network, index)])());
     }
   }
 
   await send({
     type: 'ready',
     details: handle.details,
+    active: handle.active,
+    batchOnePeakRssBytes,
     importMs: loadStart - importStart,
     loadMs: firstStart - loadStart,
     firstMs,
     coldMs: firstEnd - importStart,
     outputs,
-    referenceOutputs,
+    singleOutputs,
   });
   return runners;
 }
