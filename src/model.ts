@@ -246,7 +246,8 @@ function checkLoadOptions(options: LoadModelOptions): void {
 async function createKernels(options: LoadModelOptions, cancelled = { value: false }): Promise<KernelInstance> {
   const requested = options.numThreads ?? 'auto';
   const path = options.wasmPath ?? 'auto';
-  const cores = await availableCores();
+  // An explicit single thread skips the core count, which costs a module import in Node.
+  const cores = requested === 1 ? 1 : await availableCores();
   // A load whose file read has already failed starts no worker.
   if (cancelled.value) throw new Error('The load was cancelled.');
   let threads = requested === 'auto' ? cores : requested;
