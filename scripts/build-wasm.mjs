@@ -1,5 +1,5 @@
-// Compiles the AssemblyScript kernels into every build (SIMD, scalar, relaxed
-// SIMD, and the shared-memory builds that threads use) and embeds them into
+// Compiles the AssemblyScript kernels into every build: SIMD, scalar, relaxed
+// SIMD, and the shared-memory builds that threads use. It embeds them into
 // src/wasm/binaries.generated.ts, so the runtime loads them the same way in
 // Node, browsers and edge runtimes (no file lookup, no fetch).
 import { readFile, writeFile, mkdir } from 'node:fs/promises';

@@ -5,7 +5,7 @@ import { GraphExecutor } from './graph/executor.js';
 import type { ModelDescription, Normalization } from './graph/spec.js';
 import { decodeImage, decodeImageBytes, preprocessInto, type ImageSource, type PixelData } from './image/index.js';
 import { isUrlString, readSource, type ModelSource } from './source.js';
-import { KernelInstance, resolveWasmPath, type WasmPath } from './wasm/instantiate.js';
+import { importsMemory, KernelInstance, resolveWasmPath, type WasmPath } from './wasm/instantiate.js';
 import { availableCores, ThreadStartError, threadsUnavailableReason } from './wasm/threads.js';
 import { resolveModelSource, type ModelDownloadOptions } from './zoo/index.js';
 
@@ -163,7 +163,6 @@ export async function createModel(description: ModelDescription, options: LoadMo
 let warnedNoThreads = false;
 let warnedManyThreads = false;
 
-/** Creates the kernel instance for a model: its build and its threads. */
 /** Names the type of a value for an error message: a class name (Uint8Array, Array) or a typeof. */
 function typeName(value: unknown): string {
   if (value === null) return 'null';
@@ -243,6 +242,7 @@ function checkLoadOptions(options: LoadModelOptions): void {
   }
 }
 
+/** Creates the kernel instance for a model: its build and its threads. */
 async function createKernels(options: LoadModelOptions, cancelled = { value: false }): Promise<KernelInstance> {
   const requested = options.numThreads ?? 'auto';
   const path = options.wasmPath ?? 'auto';
@@ -263,10 +263,7 @@ async function createKernels(options: LoadModelOptions, cancelled = { value: fal
     const reason = threadsUnavailableReason();
     const browserPage = typeof (globalThis as { document?: unknown }).document === 'object';
     const singleThreadedBuild =
-      options.wasmModule !== undefined
-        ? !(options.wasmModule instanceof WebAssembly.Module) ||
-          !WebAssembly.Module.imports(options.wasmModule).some((entry) => entry.kind === 'memory')
-        : resolveWasmPath(path) === 'scalar';
+      options.wasmModule !== undefined ? !importsMemory(options.wasmModule) : resolveWasmPath(path) === 'scalar';
     if (reason !== null) {
       // Where no thread can ever run (an edge runtime), 'auto' quietly means one. An explicit request,
       // or a browser page that could be made cross-origin isolated, gets the warning.
@@ -329,8 +326,7 @@ function prepareModel(description: ModelDescription, options: LoadModelOptions, 
       );
     }
     checkNormalization(normalization as Normalization);
-  }
-  if (options.normalization !== undefined) {
+  } else {
     if (description.graph.inputGrid !== undefined) {
       throw new Error(
         `Invalid normalization option: ${description.name} takes integer-quantized input, whose scale and zero point ` +
@@ -383,6 +379,22 @@ interface QueuedInput {
   width: number;
   resolve: (result: { scores: Float32Array; inferenceMs: number }) => void;
   reject: (error: unknown) => void;
+}
+
+/** Groups images by size, in arrival order, into batches of at most maxBatch images of one size. */
+function batchesBySize<T extends { height: number; width: number }>(entries: T[], maxBatch: number): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const entry of entries) {
+    const key = `${entry.height}x${entry.width}`;
+    const group = groups.get(key);
+    if (group) group.push(entry);
+    else groups.set(key, [entry]);
+  }
+  const batches: T[][] = [];
+  for (const group of groups.values()) {
+    for (let first = 0; first < group.length; first += maxBatch) batches.push(group.slice(first, first + maxBatch));
+  }
+  return batches;
 }
 
 /** Default images per run of classifyBatch() when the model has no batching option. */
@@ -480,7 +492,7 @@ export class Model {
    * weight is loaded once for all the images; outputs equal predict()'s.
    */
   predictBatch(inputs: Float32Array[], size?: { height: number; width: number }): Float32Array[] {
-    const executor = this.requireExecutor();
+    this.requireExecutor();
     const { height, width } = this.predictSize(size, 'predictBatch');
     if (!Array.isArray(inputs) || inputs.length === 0) {
       throw new TypeError('Invalid inputs: predictBatch() takes a non-empty array of Float32Array tensors.');
@@ -498,9 +510,8 @@ export class Model {
       if (this.description.inputSpace === 'pixels') this.normalizePixels(input, batch, index * count);
       else batch.set(input, index * count);
     });
-    const output = executor.run(batch, height, width, inputs.length);
-    const per = output.length / inputs.length;
-    return inputs.map((_, index) => output.slice(index * per, (index + 1) * per));
+    // Copies, so that each returned output stands alone rather than as a view of one buffer.
+    return this.runStacked(batch, inputs.length, height, width).map((output) => output.slice());
   }
 
   /**
@@ -565,45 +576,36 @@ export class Model {
       try {
         pixels = await readImage(image);
       } catch (error) {
-        // One unreadable image fails the whole call, so the message says which one it was.
+        // One unreadable image fails the whole call, so the message names which one it was.
         if (error instanceof Error) error.message = `classifyBatch() image ${index}: ${error.message}`;
         throw error;
       }
       return { pixels, decodeMs: performance.now() - begin };
     }));
     const channels = this.description.graph.inputChannels;
-    const prepared = decoded.map(({ pixels, decodeMs }) => {
+    const prepared = decoded.map(({ pixels, decodeMs }, index) => {
       const { height, width } = this.imageSize(pixels, options);
       const begin = performance.now();
       const input = this.preprocess(pixels, height, width, options, new Float32Array(height * width * channels));
-      return { input, height, width, decodeMs, preprocessMs: performance.now() - begin };
+      return { index, input, height, width, decodeMs, preprocessMs: performance.now() - begin };
     });
     const results: Classification[] = new Array(images.length);
-    const groups = new Map<string, number[]>();
-    prepared.forEach((entry, index) => {
-      const key = `${entry.height}x${entry.width}`;
-      groups.set(key, [...(groups.get(key) ?? []), index]);
-    });
-    for (const indices of groups.values()) {
-      for (let first = 0; first < indices.length; first += batchSize) {
-        const chunk = indices.slice(first, first + batchSize);
-        const { height, width } = prepared[chunk[0]];
-        const begin = performance.now();
-        const outputs = this.runBatch(chunk.map((index) => prepared[index].input), height, width);
-        const inferenceMs = performance.now() - begin;
-        chunk.forEach((index, position) => {
-          this.checkScores(outputs[position], `for image ${index} `);
-          results[index] = {
-            predictions: topPredictions(outputs[position], this.labels, topK, threshold),
-            timings: {
-              decodeMs: prepared[index].decodeMs,
-              preprocessMs: prepared[index].preprocessMs,
-              inferenceMs,
-              totalMs: performance.now() - start,
-            },
-          };
-        });
-      }
+    for (const chunk of batchesBySize(prepared, batchSize)) {
+      const begin = performance.now();
+      const outputs = this.runBatch(chunk.map((entry) => entry.input), chunk[0].height, chunk[0].width);
+      const inferenceMs = performance.now() - begin;
+      chunk.forEach((entry, position) => {
+        this.checkScores(outputs[position], `for image ${entry.index} `);
+        results[entry.index] = {
+          predictions: topPredictions(outputs[position], this.labels, topK, threshold),
+          timings: {
+            decodeMs: entry.decodeMs,
+            preprocessMs: entry.preprocessMs,
+            inferenceMs,
+            totalMs: performance.now() - start,
+          },
+        };
+      });
     }
     return results;
   }
@@ -624,13 +626,17 @@ export class Model {
 
   /** Runs normalized tensors of one size as one batch and returns each one's output. */
   private runBatch(inputs: Float32Array[], height: number, width: number): Float32Array[] {
-    const executor = this.requireExecutor();
     const count = inputs[0].length;
     const batch = new Float32Array(count * inputs.length);
     inputs.forEach((input, index) => batch.set(input, index * count));
-    const output = executor.run(batch, height, width, inputs.length);
-    const per = output.length / inputs.length;
-    return inputs.map((_, index) => output.subarray(index * per, (index + 1) * per));
+    return this.runStacked(batch, inputs.length, height, width);
+  }
+
+  /** Runs a tensor of images one after another, and returns each image's output as a view into one result. */
+  private runStacked(batch: Float32Array, images: number, height: number, width: number): Float32Array[] {
+    const output = this.requireExecutor().run(batch, height, width, images);
+    const per = output.length / images;
+    return Array.from({ length: images }, (_, index) => output.subarray(index * per, (index + 1) * per));
   }
 
   /** Queues a normalized input for the next batch of the batching option. */
@@ -649,22 +655,14 @@ export class Model {
     this.flushTimer = null;
     const entries = this.queue;
     this.queue = [];
-    const groups = new Map<string, QueuedInput[]>();
-    for (const entry of entries) {
-      const key = `${entry.height}x${entry.width}`;
-      groups.set(key, [...(groups.get(key) ?? []), entry]);
-    }
-    for (const group of groups.values()) {
-      for (let first = 0; first < group.length; first += this.batching!.maxBatch) {
-        const chunk = group.slice(first, first + this.batching!.maxBatch);
-        try {
-          const begin = performance.now();
-          const outputs = this.runBatch(chunk.map((entry) => entry.input), chunk[0].height, chunk[0].width);
-          const inferenceMs = performance.now() - begin;
-          chunk.forEach((entry, index) => entry.resolve({ scores: outputs[index], inferenceMs }));
-        } catch (error) {
-          for (const entry of chunk) entry.reject(error);
-        }
+    for (const chunk of batchesBySize(entries, this.batching!.maxBatch)) {
+      try {
+        const begin = performance.now();
+        const outputs = this.runBatch(chunk.map((entry) => entry.input), chunk[0].height, chunk[0].width);
+        const inferenceMs = performance.now() - begin;
+        chunk.forEach((entry, index) => entry.resolve({ scores: outputs[index], inferenceMs }));
+      } catch (error) {
+        for (const entry of chunk) entry.reject(error);
       }
     }
   }

@@ -491,7 +491,7 @@ export class GraphExecutor {
    * count of every tensor. Tensors hold the whole batch, image after image.
    * Layers whose weights are the same for every pixel and image (1x1
    * convolutions without a per-image gate, dense layers) run as one GEMM over
-   * all rows of the batch; the others take one call per image.
+   * all rows of the batch. The other layers take one call per image.
    */
   private defineSteps(height: number, width: number, batch: number) {
     const steps: StepDefinition[] = [];

@@ -39,7 +39,9 @@ export function wasmSupport(): WasmSupport {
   const simd = hasWasmSimd();
   const relaxedSimd = simd && hasWasmRelaxedSimd();
   // The relaxed-SIMD build ran B0 1.23x faster than the SIMD build (BENCHMARKS.md), so 'auto' takes it where it validates.
-  const path: WasmPath = relaxedSimd ? 'relaxed-simd' : simd ? 'simd' : 'scalar';
+  let path: WasmPath = 'scalar';
+  if (relaxedSimd) path = 'relaxed-simd';
+  else if (simd) path = 'simd';
   return { webAssembly: hasWebAssembly(), simd, relaxedSimd, path, threads: simd && threadsUnavailableReason() === null };
 }
 
@@ -365,9 +367,9 @@ export class KernelInstance {
   }
 }
 
-/** True for a thread build: its memory is imported (shared) rather than its own. */
-function importsMemory(module: WebAssembly.Module): boolean {
-  return WebAssembly.Module.imports(module).some((entry) => entry.kind === 'memory');
+/** Returns true for a thread build, whose memory is imported (shared) rather than its own; false for anything else. */
+export function importsMemory(module: unknown): boolean {
+  return module instanceof WebAssembly.Module && WebAssembly.Module.imports(module).some((entry) => entry.kind === 'memory');
 }
 
 /** Creates the shared memory of a thread build, with the largest maximum the runtime can reserve. */

@@ -7,8 +7,8 @@
  * worker on the model's memory. A run is synchronous on the calling thread. It
  * wakes the workers with one message. Then, for each layer, the caller writes
  * the layer's chunks (slices of its output, see src/graph/split.ts) into a job
- * buffer in a SharedArrayBuffer, and the caller and the workers claim chunks
- * one at a time with compare-and-swap until none is left. A worker that the OS
+ * buffer in a SharedArrayBuffer. The caller and the workers claim chunks one at
+ * a time with compare-and-swap until none is left. A worker that the OS
  * has descheduled therefore holds up at most the one chunk it claimed. Between
  * the layers of a run the workers spin briefly before they sleep in
  * Atomics.wait, and after the last layer they return to their event loop, where
@@ -319,7 +319,7 @@ async function createWorker(): Promise<PoolWorker> {
   };
 }
 
-/** True when this thread may block in Atomics.wait (not a browser's main thread). */
+/** Returns true when this thread may block in Atomics.wait (not a browser's main thread). */
 function canBlock(): boolean {
   try {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
@@ -391,7 +391,7 @@ class ThreadPool {
       worker.onMessage((message) => {
         if (message.type === 'attached') reply(message.id, message.error);
       });
-      // A worker that fails answers no attach: every attach waiting on it gets the error.
+      // A worker that fails never replies to an attach, so every attach waiting on it gets the error.
       worker.onError((message) => {
         for (const key of [...this.pending.keys()]) {
           if (key.startsWith(`${index}:`)) reply(Number(key.slice(key.indexOf(':') + 1)), message);

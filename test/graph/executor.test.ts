@@ -1,47 +1,17 @@
 import { describe, expect, test } from 'vitest';
 import { buildGraph, efficientNetArchitecture, randomGraph, seededRandom } from '../../src/graph/configs.js';
-import type { Graph, ModelDescription, QuantGrid } from '../../src/graph/spec.js';
+import type { Graph, QuantGrid } from '../../src/graph/spec.js';
 import { createModel } from '../../src/model.js';
 import { referenceForward } from '../reference/graph-reference.js';
 import { BUILDS, buildOptions } from '../support/buffers.js';
+import { describeGraph, waveInput } from '../support/graphs.js';
 
 // Whole-network outputs compared elementwise: |ours - reference| <= NETWORK_RELATIVE * max(1, |reference|).
 const NETWORK_RELATIVE = 1e-4;
 
-function describeGraph(graph: Graph, name = 'test graph'): ModelDescription {
-  return {
-    name,
-    format: 'builtin',
-    graph,
-    labels: null,
-    normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
-    quantized: false,
-  };
-}
-
 function randomInput(count: number, seed: number): Float32Array {
   const random = seededRandom(seed);
   return Float32Array.from({ length: count }, () => random() * 4 - 2);
-}
-
-/**
- * Returns an image-like input: per-channel waves of seeded frequency and phase plus a
- * little noise. Unlike independent noise, two seeds give different pooled
- * features, so the network output depends on which input it saw.
- */
-function imageInput(height: number, width: number, seed: number): Float32Array {
-  const random = seededRandom(seed);
-  const waves = [0, 1, 2].map(() => ({ fy: random() * 0.5, fx: random() * 0.5, phase: random() * 6, offset: random() - 0.5 }));
-  const input = new Float32Array(height * width * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < 3; c++) {
-        const wave = waves[c];
-        input[(y * width + x) * 3 + c] = wave.offset + Math.sin(wave.fy * y + wave.fx * x + wave.phase) + 0.2 * (random() - 0.5);
-      }
-    }
-  }
-  return input;
 }
 
 function expectClose(actual: Float32Array, expected: Float64Array, context: string): number {
@@ -125,13 +95,13 @@ function cases(): { name: string; graph: Graph; height: number; width: number }[
 describe.each(BUILDS)('GraphExecutor on the %s build', (build) => {
   test.each(cases())('$name matches the f64 reference', async ({ name, graph, height, width }) => {
     const model = await createModel(describeGraph(graph, name), buildOptions(build));
-    const input = imageInput(height, width, 11);
+    const input = waveInput(height, width, 11);
     const ours = model.predict(input, { height, width });
     const expected = referenceForward(graph, input, height, width, { quantizationGrid: false });
     const worst = expectClose(ours, expected, `${name} (${build})`);
     console.log(`${name} (${build}): largest relative error ${worst.toExponential(2)} over ${expected.length} outputs`);
     // The comparison only means something if the output depends on the input well above the tolerance.
-    const other = referenceForward(graph, imageInput(height, width, 12), height, width, { quantizationGrid: false });
+    const other = referenceForward(graph, waveInput(height, width, 12), height, width, { quantizationGrid: false });
     let sensitivity = 0;
     for (let i = 0; i < expected.length; i++) {
       sensitivity = Math.max(sensitivity, Math.abs(other[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));

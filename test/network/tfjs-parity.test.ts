@@ -15,10 +15,11 @@ import {
   type ArchitectureOptions,
   type EfficientNetVariant,
 } from '../../src/graph/configs.js';
-import type { Activation, Graph, ModelDescription, PointwiseLayer } from '../../src/graph/spec.js';
+import type { Activation, Graph, PointwiseLayer } from '../../src/graph/spec.js';
 import { createModel } from '../../src/model.js';
 import { BUILDS, buildOptions, buildPath, type TestBuild } from '../support/buffers.js';
 import { buildTfjsModel } from '../support/tfjs-efficientnet.js';
+import { describeGraph } from '../support/graphs.js';
 
 /** Maximum |ours - tfjs| of a logit, relative to max(1, |tfjs logit|). */
 const LOGIT_TOLERANCE = 1e-4;
@@ -72,17 +73,6 @@ function seededNormal(count: number, seed: number): Float32Array {
     if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
   }
   return values;
-}
-
-function describeModel(name: string, graph: Graph): ModelDescription {
-  return {
-    name,
-    format: 'builtin',
-    graph,
-    labels: null,
-    normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
-    quantized: false,
-  };
 }
 
 /** Returns a copy of graph whose classifier returns logits or probabilities. */
@@ -247,7 +237,7 @@ function expectInputSensitive(network: string, seed: number, logits: Float32Arra
 
 /** Runs our model on one build and returns its output, disposing the model. */
 async function predictOurs(graph: Graph, name: string, build: TestBuild, input: Float32Array, height: number, width: number): Promise<Float32Array> {
-  const model = await createModel(describeModel(name, graph), buildOptions(build));
+  const model = await createModel(describeGraph(graph, name), buildOptions(build));
   try {
     expect(model.info.wasmPath, `${name}: kernel build in use`).toBe(buildPath(build));
     return model.predict(input, { height, width });

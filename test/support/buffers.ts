@@ -21,7 +21,7 @@ export const BUILDS: readonly TestBuild[] = [
 /** Threads of a model on a thread build: 3, so the chunks of a layer do not divide evenly between threads. */
 export const TEST_THREADS = 3;
 
-/** The instruction set of a test build, as info.wasmPath reports it. */
+/** Returns the instruction set of a test build, as info.wasmPath reports it. */
 export function buildPath(build: TestBuild): WasmPath {
   return build.replace(/-threads$/, '') as WasmPath;
 }

@@ -132,12 +132,12 @@ function pickShape(
     const inH = (outRows - 1) * stride + kernel - padTop;
     return { inH, inW, outH: outRows, outW, padTop, padLeft: columns.before };
   }
-  const wantedRows = Math.max(1, Math.ceil(targetWork / (outW * workPerPixel)));
-  // Input rows that give wantedRows output rows: about stride per row, at least one.
-  let inH = Math.max(1, wantedRows * stride - random.int(0, stride - 1));
+  const targetRows = Math.max(1, Math.ceil(targetWork / (outW * workPerPixel)));
+  // Input rows that give targetRows output rows: about stride per row, at least one.
+  let inH = Math.max(1, targetRows * stride - random.int(0, stride - 1));
   let rows = pickPadding(random, mode, inH, kernel, stride);
   let outH = resolveAxis(inH, kernel, stride, rows.before, rows.after);
-  while (outH < wantedRows) {
+  while (outH < targetRows) {
     inH++;
     rows = pickPadding(random, mode, inH, kernel, stride);
     outH = resolveAxis(inH, kernel, stride, rows.before, rows.after);
