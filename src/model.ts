@@ -510,7 +510,7 @@ export class Model {
       if (this.description.inputSpace === 'pixels') this.normalizePixels(input, batch, index * count);
       else batch.set(input, index * count);
     });
-    // Copies, so that each returned output stands alone rather than as a view of one buffer.
+    // Copies, so that each returned output is its own array rather than a view of one buffer.
     return this.runStacked(batch, inputs.length, height, width).map((output) => output.slice());
   }
 
